@@ -1,0 +1,26 @@
+"""banet-lite: BA-Net (boundary-aware context network for medical image segmentation), from scratch.
+
+    import banet_lite as bl
+    model = bl.build_model("lite", num_classes=2)
+    out = model(x)                          # out.logits, out.side_masks, out.side_edges
+    total, parts = bl.JointLoss()(out, mask)
+"""
+
+from .aspp import ASPP
+from .backbone import DilatedResNet, load_pretrained_backbone
+from .cff import CrossFeatureFusion
+from .config import PRESETS, BANetConfig, get_config
+from .decoder import Decoder
+from .losses import JointLoss, edge_target
+from .model import BANet, SegmentationOutput, build_model, count_parameters
+from .mtl import InteractiveAttention, MiniMTL
+from .pee import PyramidEdgeExtraction
+from .unet import UNet
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ASPP", "BANet", "BANetConfig", "CrossFeatureFusion", "Decoder", "DilatedResNet", "InteractiveAttention",
+    "JointLoss", "MiniMTL", "PRESETS", "PyramidEdgeExtraction", "SegmentationOutput", "UNet",
+    "build_model", "count_parameters", "edge_target", "get_config", "load_pretrained_backbone",
+]

@@ -1,0 +1,92 @@
+"""BA-Net configuration: one dataclass and three named presets.
+
+A preset fixes the network's shape (backbone depth and width, the reduced per-stage width R,
+the ASPP width) and the training defaults that suit it (input size, batch size, learning rate,
+epochs). Every preset carries the same ablation switches:
+
+| switch             | on (BA-Net)                                  | off (plain substitute)                         |
+|--------------------|----------------------------------------------|------------------------------------------------|
+| `use_pee`          | fuse concat(F', F'-avg_a F', F'-avg_b F')    | the same fusion stack on F' alone              |
+| `use_ia`           | E = e + (1-sig(A_e e)) s, S = s + (1-sig(A_s s)) e | E = e, S = s (two independent branches)  |
+| `use_cff`          | S_i + gate * sum_j sig(W_j S_j') S_j'        | S_i unchanged (the decoder still fuses top-down)|
+| `use_aspp`         | d4 = block(concat(CFF_4, ASPP(x4)))          | d4 = CFF_4                                     |
+| `deep_supervision` | 4 side masks + 4 side edges in the loss      | no side heads; only the final output is trained|
+
+`paper` reproduces the reference implementation's structure exactly (42,773,074 parameters for
+two classes); `lite` is the slim CPU default for real data; `tiny` trains in seconds for tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+
+@dataclass
+class BANetConfig:
+    # --- backbone: a ResNet written in this package (see backbone.py) ---
+    depth: int = 50  # 18, 34 (basic blocks) or 50, 101 (bottlenecks)
+    base_width: int = 64  # channels of the stem and of layer1 before expansion (torchvision: 64)
+    output_stride: int = 8  # 8 (the paper: layer3 and layer4 dilated), 16 or 32
+    in_channels: int = 3
+    # --- BA-Net head ---
+    num_classes: int = 2  # K: 1 -> sigmoid output, >= 2 -> softmax output (class 1 = foreground)
+    reduce_dim: int = 128  # R: every stage is reduced to R channels before PEE
+    # PEE average-pooling kernel sizes per stage (stages 1, 2 see finer detail -> larger kernels)
+    pee_kernels: tuple[tuple[int, int], ...] = ((5, 7), (5, 7), (3, 5), (3, 5))
+    ia_attention_blocks: bool = True  # reference IA (A_e, A_s blocks); False: the paper's sig(e), sig(s)
+    aspp_dim: int = 256
+    aspp_rates: tuple[int, ...] = (6, 12, 18)
+    # --- ablation switches (see the table above) ---
+    use_pee: bool = True
+    use_ia: bool = True
+    use_cff: bool = True
+    use_aspp: bool = True
+    deep_supervision: bool = True
+    # --- training defaults for this preset (the CLI and fit() use them when not told otherwise) ---
+    img_size: int = 256
+    batch_size: int = 8
+    lr: float = 1e-4
+    epochs: int = 150
+    preset: str = "paper"  # the name this config was built from (kept in checkpoints)
+
+    def to_dict(self) -> dict:
+        """Plain types only, so a checkpoint loads with `torch.load(weights_only=True)`."""
+        d = asdict(self)
+        d["pee_kernels"] = [list(k) for k in self.pee_kernels]
+        d["aspp_rates"] = list(self.aspp_rates)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> BANetConfig:
+        d = dict(d)
+        d["pee_kernels"] = tuple(tuple(k) for k in d["pee_kernels"])
+        d["aspp_rates"] = tuple(d["aspp_rates"])
+        return cls(**d)
+
+
+PRESETS: dict[str, BANetConfig] = {
+    # The reference configuration: ResNet-50, output stride 8, R = 128, ASPP 256.
+    "paper": BANetConfig(),
+    # CPU default for real data: ResNet-18 layout at half width, output stride 16, R = 32.
+    "lite": BANetConfig(
+        depth=18, base_width=32, output_stride=16, reduce_dim=32, aspp_dim=64,
+        aspp_rates=(3, 6, 9), img_size=256, batch_size=8, lr=1e-3, epochs=40, preset="lite",
+    ),
+    # Tests and notebooks: trains on 64-128 px images in seconds.
+    "tiny": BANetConfig(
+        depth=18, base_width=8, output_stride=8, reduce_dim=16, aspp_dim=16,
+        aspp_rates=(2, 4, 6), img_size=96, batch_size=8, lr=3e-3, epochs=8, preset="tiny",
+    ),
+}
+
+
+def get_config(preset: str = "paper", **overrides) -> BANetConfig:
+    """The named preset with `overrides` applied (e.g. num_classes=1, use_aspp=False)."""
+    if preset not in PRESETS:
+        raise ValueError(f"preset={preset!r}: unknown; choose one of {sorted(PRESETS)}")
+    known = set(BANetConfig.__dataclass_fields__)
+    bad = sorted(set(overrides) - known)
+    if bad:
+        raise ValueError(f"unknown config field(s) {bad}; known fields: {sorted(known)}")
+    return replace(PRESETS[preset], **overrides)
+

@@ -1,0 +1,86 @@
+"""The boundary target and the joint segmentation + boundary loss.
+
+Boundary target. From a mask y (B, 1, H, W) in {0, 1}:
+
+    b = 1  where  |y - AvgPool_3x3(y)| > 0        (stride 1, padding 1)
+
+A pixel whose 3x3 neighbourhood is not all one class lies on the contour, so b is a band two
+pixels wide, one on each side of the boundary. Padding does not count towards the average
+(`count_include_pad=False`): a lesion touching the image frame has no boundary there. (The
+reference counts the zero padding and so marks the frame; it is not a lesion boundary.)
+
+Joint loss. For the final logits and the 4 side outputs of each kind:
+
+    L = L_main(out, y) + sum_i lambda_i * ( L_seg(side_mask_i, y) + L_edge(side_edge_i, b) )
+    L_main = CE(out, y) + w_dice * Dice(p_fg(out), y)
+
+CE is binary cross-entropy for a 1-channel output and softmax cross-entropy for K >= 2;
+Dice(p, y) = 1 - (2 sum p y + 1) / (sum p + sum y + 1), per image, then averaged. The paper
+uses lambda_i = 1 and BCE everywhere; the reference adds the Dice term. Boundary pixels are
+few (a few percent of the image), so `edge_pos_weight` can up-weight them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def edge_target(mask: Tensor) -> Tensor:
+    """(B, 1, H, W) labels -> (B, 1, H, W) float boundary band in {0, 1}."""
+    y = mask.float()
+    local_mean = F.avg_pool2d(y, 3, stride=1, padding=1, count_include_pad=False)
+    return ((y - local_mean).abs() > 1e-6).float()
+
+
+def cross_entropy(logits: Tensor, target: Tensor, pos_weight: float | None = None) -> Tensor:
+    """BCE for K == 1, softmax CE for K >= 2; target (B, 1, H, W) integer-valued labels."""
+    if logits.shape[1] == 1:
+        pw = None if pos_weight is None else logits.new_tensor(pos_weight)
+        return F.binary_cross_entropy_with_logits(logits, target.float(), pos_weight=pw)
+    weight = None
+    if pos_weight is not None:  # class 0 = background keeps weight 1
+        weight = logits.new_tensor([1.0] + [pos_weight] * (logits.shape[1] - 1))
+    return F.cross_entropy(logits, target[:, 0].long(), weight=weight)
+
+
+def soft_dice_loss(logits: Tensor, target: Tensor, smooth: float = 1.0) -> Tensor:
+    """1 - soft Dice of the foreground probability, per image and foreground class, averaged."""
+    if logits.shape[1] == 1:
+        prob = torch.sigmoid(logits)  # (B, 1, H, W)
+        onehot = target.float()
+    else:
+        prob = torch.softmax(logits, dim=1)[:, 1:]  # (B, K-1, H, W): every foreground class
+        labels = torch.arange(1, logits.shape[1], device=logits.device).view(1, -1, 1, 1)
+        onehot = (target.long() == labels).float()  # (B, K-1, H, W)
+    inter = (prob * onehot).sum(dim=(2, 3))  # (B, K-1)
+    total = prob.sum(dim=(2, 3)) + onehot.sum(dim=(2, 3))
+    return (1 - (2 * inter + smooth) / (total + smooth)).mean()
+
+
+class JointLoss(nn.Module):
+    def __init__(self, side_weights: float | Sequence[float] = 1.0, dice_weight: float = 1.0,
+                 edge_weight: float = 1.0, edge_pos_weight: float | None = None):
+        super().__init__()
+        self.side_weights = [float(side_weights)] * 4 if isinstance(side_weights, (int, float)) else list(side_weights)
+        self.dice_weight, self.edge_weight, self.edge_pos_weight = dice_weight, edge_weight, edge_pos_weight
+
+    def forward(self, out, mask: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """out: SegmentationOutput; mask (B, 1, H, W) in {0, 1} -> (total, named parts)."""
+        parts = {
+            "main_ce": cross_entropy(out.logits, mask),
+            "main_dice": soft_dice_loss(out.logits, mask),
+        }
+        total = parts["main_ce"] + self.dice_weight * parts["main_dice"]
+        if out.side_masks:
+            boundary = edge_target(mask)  # (B, 1, H, W)
+            seg = [cross_entropy(s, mask) for s in out.side_masks]
+            edge = [cross_entropy(e, boundary, self.edge_pos_weight) for e in out.side_edges]
+            parts["side_seg"] = sum(w * l for w, l in zip(self.side_weights, seg))
+            parts["side_edge"] = sum(w * l for w, l in zip(self.side_weights, edge))
+            total = total + parts["side_seg"] + self.edge_weight * parts["side_edge"]
+        parts["total"] = total
+        return total, {k: v.detach() for k, v in parts.items()}

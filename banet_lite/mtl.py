@@ -1,0 +1,63 @@
+"""Mini-MTL with IA: two task branches that attend to each other.
+
+From the PEE features each stage grows two light branches, one for the boundary (e) and one
+for the segmentation (s); each is a depthwise-separable conv (DW3x3 -> BN -> 1x1).
+
+IA (interactive attention) lets each task borrow from the other where it is unsure. With the
+reference's attention blocks A_e, A_s (each another DW3x3 -> BN -> 1x1):
+
+    E = e + (1 - sigmoid(A_e(e))) * s        # where the edge branch is not confident, add seg cues
+    S = s + (1 - sigmoid(A_s(s))) * e        # where the seg branch is not confident, add edge cues
+
+The paper writes the same with A = identity (no parameters): E = e + (1 - sigmoid(e)) * s;
+`attention_blocks=False` gives that form. The gates 1 - sigmoid(.) lie in [0, 1].
+
+Side heads (3x3 conv R -> K, with bias) on E and S give a boundary and a segmentation
+prediction per stage for deep supervision; `side_heads=False` drops them.
+With `use_ia=False` the branches stay independent: E = e, S = s.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from .layers import SeparableConv, conv3x3
+
+
+class InteractiveAttention(nn.Module):
+    def __init__(self, dim: int, attention_blocks: bool = True):
+        super().__init__()
+        self.attend_edge = SeparableConv(dim, dim) if attention_blocks else nn.Identity()  # A_e
+        self.attend_seg = SeparableConv(dim, dim) if attention_blocks else nn.Identity()  # A_s
+
+    def forward(self, e: Tensor, s: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """e, s: (B, R, h, w) -> E, S and the two gates, all (B, R, h, w)."""
+        seg_to_edge = 1 - torch.sigmoid(self.attend_edge(e))  # how much of s flows into E
+        edge_to_seg = 1 - torch.sigmoid(self.attend_seg(s))  # how much of e flows into S
+        E = e + seg_to_edge * s
+        S = s + edge_to_seg * e
+        return E, S, seg_to_edge, edge_to_seg
+
+
+class MiniMTL(nn.Module):
+    def __init__(self, dim: int, num_classes: int, use_ia: bool = True, attention_blocks: bool = True,
+                 side_heads: bool = True):
+        super().__init__()
+        self.edge_branch = SeparableConv(dim, dim)  # e
+        self.seg_branch = SeparableConv(dim, dim)  # s
+        self.ia = InteractiveAttention(dim, attention_blocks) if use_ia else None
+        self.edge_head = conv3x3(dim, num_classes, bias=True) if side_heads else None
+        self.seg_head = conv3x3(dim, num_classes, bias=True) if side_heads else None
+
+    def forward(self, x: Tensor) -> dict[str, Tensor]:
+        """x: (B, R, h, w) PEE features -> dict with S (for CFF), side logits and IA gates."""
+        e, s = self.edge_branch(x), self.seg_branch(x)  # (B, R, h, w) each
+        out: dict[str, Tensor] = {}
+        if self.ia is not None:
+            e, s, out["ia_seg_to_edge"], out["ia_edge_to_seg"] = self.ia(e, s)
+        out["seg_features"] = s  # S: what CFF and the decoder use
+        if self.seg_head is not None:
+            out["side_mask"] = self.seg_head(s)  # (B, K, h, w)
+            out["side_edge"] = self.edge_head(e)  # (B, K, h, w)
+        return out

@@ -1,0 +1,52 @@
+"""PEE: pyramid edge extraction.
+
+A boundary is where a feature differs from its neighbourhood. Subtracting a local average
+keeps exactly that difference (a high-pass filter); two window sizes give edges at two
+granularities (a thin contour and a wider band):
+
+    E_k   = F' - AvgPool_k(F')                      for k in (k_a, k_b)
+    F_pee = Conv1x1( BN( DW3x3( ReLU( Conv1x1( [F', E_a, E_b] ) ) ) ) )
+
+F' is the stage feature reduced to R channels. The average pooling has stride 1, "same"
+padding and `count_include_pad=False`, so a constant map has exactly zero edge response,
+also at the image border (zero padding would invent an edge along the frame). Stages 1-2 use
+(5, 7) windows, stages 3-4 (3, 5).
+
+The reference feeds concat(F', avg_a F', avg_b F') to the same convs; the first (learnt, linear)
+1x1 conv can form the differences, so both forms have the same parameters. We use the paper's
+form, so the edge maps E_k can be looked at directly.
+
+With `enabled=False` (the `use_pee=False` ablation) the same fusion stack sees F' alone.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .layers import SeparableConv, conv1x1
+
+
+def pyramid_edges(f: Tensor, kernels: tuple[int, ...]) -> list[Tensor]:
+    """E_k = F - AvgPool_k(F) for each window size k; each (B, R, h, w)."""
+    return [f - F.avg_pool2d(f, k, stride=1, padding=k // 2, count_include_pad=False) for k in kernels]
+
+
+class PyramidEdgeExtraction(nn.Module):
+    def __init__(self, dim: int, kernels: tuple[int, int] = (5, 7), enabled: bool = True):
+        super().__init__()
+        if any(k % 2 == 0 for k in kernels):
+            raise ValueError(f"PEE kernels must be odd for 'same' padding, got {kernels}")
+        self.kernels, self.enabled = tuple(kernels), enabled
+        n_inputs = 1 + len(self.kernels) if enabled else 1
+        self.squeeze = conv1x1(n_inputs * dim, dim)  # [F', E_a, E_b] (3R) -> R
+        self.fuse = SeparableConv(dim, dim, pre_relu=True)  # ReLU, DW3x3, BN, 1x1
+
+    def forward(self, f: Tensor) -> tuple[Tensor, Tensor | None]:
+        """f: (B, R, h, w) -> fused (B, R, h, w) and the edge maps (B, 2R, h, w) (None if disabled)."""
+        if not self.enabled:
+            return self.fuse(self.squeeze(f)), None
+        edges = torch.cat(pyramid_edges(f, self.kernels), dim=1)  # (B, 2R, h, w): [E_a, E_b]
+        fused = self.fuse(self.squeeze(torch.cat([f, edges], dim=1)))  # (B, R, h, w)
+        return fused, edges
