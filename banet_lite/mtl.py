@@ -13,7 +13,8 @@ The paper writes the same with A = identity (no parameters): E = e + (1 - sigmoi
 `attention_blocks=False` gives that form. The gates 1 - sigmoid(.) lie in [0, 1].
 
 Side heads (3x3 conv R -> K, with bias) on E and S give a boundary and a segmentation
-prediction per stage for deep supervision; `side_heads=False` drops them.
+prediction per stage for deep supervision; `side_heads=False` drops them, and with them E,
+which nothing else reads (IA then computes S alone, so no parameter sits idle).
 With `use_ia=False` the branches stay independent: E = e, S = s.
 """
 
@@ -26,17 +27,21 @@ from .layers import SeparableConv, conv3x3
 
 
 class InteractiveAttention(nn.Module):
-    def __init__(self, dim: int, attention_blocks: bool = True):
+    def __init__(self, dim: int, attention_blocks: bool = True, edge_output: bool = True):
         super().__init__()
-        self.attend_edge = SeparableConv(dim, dim) if attention_blocks else nn.Identity()  # A_e
-        self.attend_seg = SeparableConv(dim, dim) if attention_blocks else nn.Identity()  # A_s
+        block = (lambda: SeparableConv(dim, dim)) if attention_blocks else nn.Identity
+        self.attend_edge = block() if edge_output else None  # A_e
+        self.attend_seg = block()  # A_s
 
-    def forward(self, e: Tensor, s: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """e, s: (B, R, h, w) -> E, S and the two gates, all (B, R, h, w)."""
-        seg_to_edge = 1 - torch.sigmoid(self.attend_edge(e))  # how much of s flows into E
+    def forward(self, e: Tensor, s: Tensor) -> tuple[Tensor | None, Tensor, Tensor | None, Tensor]:
+        """e, s: (B, R, h, w) -> E, S and the two gates, all (B, R, h, w) (E and its gate None
+        when built with edge_output=False)."""
         edge_to_seg = 1 - torch.sigmoid(self.attend_seg(s))  # how much of e flows into S
-        E = e + seg_to_edge * s
         S = s + edge_to_seg * e
+        if self.attend_edge is None:
+            return None, S, None, edge_to_seg
+        seg_to_edge = 1 - torch.sigmoid(self.attend_edge(e))  # how much of s flows into E
+        E = e + seg_to_edge * s
         return E, S, seg_to_edge, edge_to_seg
 
 
@@ -46,7 +51,7 @@ class MiniMTL(nn.Module):
         super().__init__()
         self.edge_branch = SeparableConv(dim, dim)  # e
         self.seg_branch = SeparableConv(dim, dim)  # s
-        self.ia = InteractiveAttention(dim, attention_blocks) if use_ia else None
+        self.ia = InteractiveAttention(dim, attention_blocks, edge_output=side_heads) if use_ia else None
         self.edge_head = conv3x3(dim, num_classes, bias=True) if side_heads else None
         self.seg_head = conv3x3(dim, num_classes, bias=True) if side_heads else None
 
@@ -55,7 +60,9 @@ class MiniMTL(nn.Module):
         e, s = self.edge_branch(x), self.seg_branch(x)  # (B, R, h, w) each
         out: dict[str, Tensor] = {}
         if self.ia is not None:
-            e, s, out["ia_seg_to_edge"], out["ia_edge_to_seg"] = self.ia(e, s)
+            e, s, seg_to_edge, out["ia_edge_to_seg"] = self.ia(e, s)
+            if seg_to_edge is not None:
+                out["ia_seg_to_edge"] = seg_to_edge
         out["seg_features"] = s  # S: what CFF and the decoder use
         if self.seg_head is not None:
             out["side_mask"] = self.seg_head(s)  # (B, K, h, w)

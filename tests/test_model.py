@@ -1,0 +1,147 @@
+"""The assembled BA-Net: exact parameter parity, gradients everywhere, any input size, ablations."""
+
+import pytest
+import torch
+
+import banet_lite as bl
+
+
+@pytest.mark.parametrize(
+    "overrides, expected",
+    [
+        (dict(num_classes=2), 42_773_074),
+        (dict(num_classes=1), 42_763_721),
+        (dict(num_classes=2, use_aspp=False), 27_184_594),
+    ],
+)
+def test_paper_preset_matches_reference_parameter_count(overrides, expected):
+    model = bl.build_model("paper", **overrides)
+    assert bl.count_parameters(model) == expected
+    assert bl.count_parameters(model.backbone) == 23_508_032
+    if model.aspp is not None:
+        assert bl.count_parameters(model.aspp) == 15_535_104
+
+
+@pytest.mark.parametrize("preset, size", [("tiny", 64), ("lite", 64), ("paper", 64), ("unet", 64)])
+def test_every_parameter_gets_a_finite_gradient(preset, size):
+    torch.manual_seed(0)
+    model = bl.build_model(preset, num_classes=2)
+    x = torch.randn(2, 3, size, size)
+    mask = torch.zeros(2, 1, size, size)
+    mask[:, :, 16:40, 20:44] = 1
+    total, _ = bl.JointLoss()(model(x), mask)
+    total.backward()
+    no_grad = [n for n, p in model.named_parameters() if p.grad is None]
+    assert not no_grad, f"parameters outside the forward pass: {no_grad[:5]}"
+    bad = [n for n, p in model.named_parameters() if not torch.isfinite(p.grad).all()]
+    assert not bad
+    # every parameter takes part: the gradient of a random loss is nonzero somewhere for each
+    zero = [n for n, p in model.named_parameters() if p.grad.abs().sum() == 0]
+    assert not zero, f"parameters with an all-zero gradient: {zero[:5]}"
+
+
+@pytest.mark.parametrize("preset", ["tiny", "unet"])
+@pytest.mark.parametrize("num_classes", [1, 2])
+def test_any_input_size_gives_outputs_of_that_size(preset, num_classes):
+    model = bl.build_model(preset, num_classes=num_classes).eval()
+    with torch.no_grad():
+        out = model(torch.randn(1, 3, 250, 190))
+    assert out.logits.shape == (1, num_classes, 250, 190)
+    for t in (*out.side_masks, *out.side_edges):
+        assert t.shape == (1, num_classes, 250, 190)
+    if preset == "tiny":
+        assert len(out.side_masks) == len(out.side_edges) == 4
+
+
+def test_lite_at_odd_size_and_output_stride_16():
+    model = bl.build_model("lite").eval()
+    with torch.no_grad():
+        out = model(torch.randn(1, 3, 97, 131))
+    assert out.logits.shape == (1, 2, 97, 131)
+
+
+def test_return_maps_gives_every_map_per_stage_in_range():
+    cfg = bl.get_config("tiny")
+    model = bl.build_model("tiny").eval()
+    with torch.no_grad():
+        out = model(torch.randn(1, 3, 96, 96), return_maps=True)
+    assert set(out.maps) == {"pee_edge", "ia_seg_to_edge", "ia_edge_to_seg", "cff_gate"}
+    R = cfg.reduce_dim
+    for name, maps in out.maps.items():
+        assert len(maps) == 4
+        for i, m in enumerate(maps):
+            side = 24 if i == 0 else 12  # stage 1 at 1/4, the others at 1/8 (output stride 8)
+            assert m.shape == (1, 2 * R if name == "pee_edge" else R, side, side)
+            if name != "pee_edge":
+                assert 0 <= m.min() and m.max() <= 1
+    assert model(torch.randn(1, 3, 64, 64)).maps is None
+
+
+@pytest.mark.parametrize("switch", ["use_pee", "use_ia", "use_cff", "use_aspp", "deep_supervision"])
+def test_each_ablation_switch_builds_a_working_smaller_model(switch):
+    full = bl.build_model("tiny")
+    ablated = bl.build_model("tiny", **{switch: False})
+    assert bl.count_parameters(ablated) < bl.count_parameters(full)
+    out = ablated(torch.randn(2, 3, 64, 64), return_maps=True)
+    assert out.logits.shape == (2, 2, 64, 64)
+    n_side = 0 if switch == "deep_supervision" else 4
+    assert len(out.side_masks) == len(out.side_edges) == n_side
+    missing = {"use_pee": {"pee_edge"}, "use_ia": {"ia_seg_to_edge", "ia_edge_to_seg"},
+               "use_cff": {"cff_gate"}}.get(switch, set())
+    assert not (missing & set(out.maps))
+    total, parts = bl.JointLoss()(out, torch.ones(2, 1, 64, 64))
+    total.backward()
+    assert [n for n, p in ablated.named_parameters() if p.grad is None] == []
+
+
+def test_unknown_preset_and_field_are_named_in_the_error():
+    with pytest.raises(ValueError, match="preset='huge'"):
+        bl.build_model("huge")
+    with pytest.raises(ValueError, match="use_peee"):
+        bl.build_model("tiny", use_peee=False)
+
+
+def test_config_round_trips_through_plain_dict():
+    cfg = bl.get_config("lite", num_classes=1)
+    again = bl.BANetConfig.from_dict(cfg.to_dict())
+    assert again == cfg
+    assert bl.build_model(cfg).config == cfg
+
+
+def test_channels_last_gives_the_same_outputs():
+    torch.manual_seed(0)
+    model = bl.build_model("tiny").eval()
+    x = torch.randn(2, 3, 80, 72)
+    with torch.no_grad():
+        ref = model(x)
+        model_cl = model.to(memory_format=torch.channels_last)
+        out = model_cl(x.contiguous(memory_format=torch.channels_last))
+    torch.testing.assert_close(out.logits, ref.logits, rtol=1e-4, atol=1e-5)
+    for a, b in zip(out.side_edges, ref.side_edges):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_tiny_overfits_one_small_synthetic_batch():
+    torch.manual_seed(0)
+    size = 64
+    yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    masks, images = [], []
+    for cy, cx, r in [(30, 26, 12), (20, 40, 9), (40, 36, 15), (34, 20, 10)]:
+        m = (((yy - cy) ** 2 + ((xx - cx) * 1.3) ** 2) < r**2).float()
+        img = 0.35 * m + 0.4 * torch.rand(3, size, size)  # low contrast, noisy
+        masks.append(m[None])
+        images.append((img - 0.4) / 0.25)
+    x, y = torch.stack(images), torch.stack(masks)
+    model = bl.build_model("tiny")
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    loss_fn = bl.JointLoss()
+    for _ in range(60):
+        total, _ = loss_fn(model(x), y)
+        opt.zero_grad()
+        total.backward()
+        opt.step()
+    model.eval()
+    with torch.no_grad():
+        pred = model(x).logits.argmax(1, keepdim=True).float()
+    dice = (2 * (pred * y).sum() / (pred.sum() + y.sum())).item()
+    assert dice > 0.9, dice
