@@ -16,11 +16,13 @@ from .model import BANet, SegmentationOutput, build_model, count_parameters
 from .mtl import InteractiveAttention, MiniMTL
 from .pee import PyramidEdgeExtraction
 from .unet import UNet
+from .utils import default_device, seed_everything
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ASPP", "BANet", "BANetConfig", "CrossFeatureFusion", "Decoder", "DilatedResNet", "InteractiveAttention",
     "JointLoss", "MiniMTL", "PRESETS", "PyramidEdgeExtraction", "SegmentationOutput", "UNet",
-    "build_model", "count_parameters", "edge_target", "get_config", "load_pretrained_backbone",
+    "build_model", "count_parameters", "default_device", "edge_target", "get_config", "load_pretrained_backbone",
+    "seed_everything",
 ]

@@ -1,0 +1,127 @@
+"""Evaluation and inference with a trained checkpoint.
+
+Evaluation follows the paper's protocol: each test image is resized to the model's input
+size, segmented, and the prediction is resized back (bilinear on the logits) to the image's
+original size, where DI, JA, AC, SE and SP (plus HD95 and the boundary F-score) are computed
+against the original mask; the figures are then averaged over images (metrics.py states the
+empty-prediction rule). `evaluate` writes `per_image.csv` and `summary.json`.
+
+`predict` segments a folder of images without masks and writes, per image, a 0/255 PNG mask
+at the original size and an overlay.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+from tqdm.auto import tqdm
+
+from . import data as bdata
+from .metrics import image_metrics, probabilities_to_mask, summarize
+from .train import load_checkpoint, model_from_checkpoint, resolve_device
+
+
+def load_model(checkpoint: str | os.PathLike, device: str = "auto") -> tuple[nn.Module, dict]:
+    """(model in eval mode on the device, checkpoint dict)."""
+    ckpt = load_checkpoint(checkpoint)
+    model = model_from_checkpoint(ckpt).to(resolve_device(device)).eval()
+    return model, ckpt
+
+
+@torch.no_grad()
+def segment(model: nn.Module, image: np.ndarray, img_size: int) -> np.ndarray:
+    """uint8 (H, W, 3) image -> bool (H, W) prediction at the image's own size."""
+    device = next(model.parameters()).device
+    x = bdata.normalize(bdata.resize_image(image, img_size))[None].to(device)  # (1, 3, S, S), as in training
+    logits = model(x).logits.float()  # (1, K, S, S)
+    logits = F.interpolate(logits, size=image.shape[:2], mode="bilinear", align_corners=False)
+    return probabilities_to_mask(logits)[0].cpu().numpy()
+
+
+def evaluate(checkpoint: str | os.PathLike, data_dir: str | os.PathLike, split: str | None = None,
+             img_size: int | None = None, out_dir: str | os.PathLike | None = None, device: str = "auto",
+             progress: bool = True) -> tuple[list[dict], dict]:
+    """Per-image metrics and their summary for a folder (or one split of it from split.csv)."""
+    model, ckpt = load_model(checkpoint, device)
+    img_size = img_size or ckpt["img_size"]
+    root = Path(data_dir)
+    pairs = bdata.find_pairs(root)
+    if split is not None:
+        split_map = bdata.read_split_csv(root)
+        if split_map is None:
+            raise bdata.DatasetError(f"{root / 'split.csv'}: --split {split} needs a split.csv in the data folder")
+        pairs = [p for p in pairs if split_map.get(p.stem) == split]
+        if not pairs:
+            raise bdata.DatasetError(f"{root / 'split.csv'}: no images in split {split!r}")
+    bdata.validate_pairs(pairs, root)
+
+    rows = []
+    for pair in tqdm(pairs, desc="evaluate", disable=not progress, leave=False):
+        pred = segment(model, bdata.load_image(pair.image), img_size)
+        rows.append({"stem": pair.stem, **image_metrics(pred, bdata.load_mask(pair.mask) > 0)})
+    summary = {**summarize(rows), "checkpoint": str(checkpoint), "data_dir": str(root), "split": split or "all",
+               "img_size": img_size}
+
+    out = Path(out_dir) if out_dir else Path(checkpoint).parent / f"eval_{split or 'all'}"
+    out.mkdir(parents=True, exist_ok=True)
+    _write_atomic(out / "per_image.csv", _csv_text(rows))
+    _write_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    return rows, summary
+
+
+def predict(checkpoint: str | os.PathLike, input_dir: str | os.PathLike, output_dir: str | os.PathLike,
+            img_size: int | None = None, device: str = "auto", progress: bool = True) -> list[Path]:
+    """Masks (`<stem>.png`, 0/255, original size) and overlays (`<stem>_overlay.png`)."""
+    from .viz import overlay
+
+    model, ckpt = load_model(checkpoint, device)
+    img_size = img_size or ckpt["img_size"]
+    src = Path(input_dir)
+    if not src.is_dir():
+        raise FileNotFoundError(f"{src}: input folder not found")
+    images = sorted(p for p in src.iterdir()
+                    if p.suffix.lower() in bdata.IMAGE_EXTENSIONS and not p.name.startswith("."))
+    if not images:
+        raise bdata.DatasetError(f"{src}: no images found (looked for {', '.join(sorted(bdata.IMAGE_EXTENSIONS))})")
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in tqdm(images, desc="predict", disable=not progress, leave=False):
+        image = bdata.load_image(path)
+        pred = segment(model, image, img_size)
+        mask_path, overlay_path = out / f"{path.stem}.png", out / f"{path.stem}_overlay.png"
+        _save_png(Image.fromarray((pred * 255).astype(np.uint8), mode="L"), mask_path)
+        _save_png(Image.fromarray(overlay(image, np.zeros_like(pred), pred)), overlay_path)
+        written.append(mask_path)
+    return written
+
+
+def _csv_text(rows: list[dict]) -> str:
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    return buffer.getvalue()
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _save_png(image: Image.Image, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp.png")
+    image.save(tmp)
+    os.replace(tmp, path)

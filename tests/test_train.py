@@ -1,0 +1,118 @@
+"""Training: exact resume, time budget, non-finite loss, checkpoints, and DDP on 2 CPU processes."""
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import banet_lite as bl
+from banet_lite import train as btrain
+from banet_lite.data import write_synthetic_dataset
+
+
+def small_config(tmp_path: Path, **kw) -> btrain.TrainConfig:
+    base = dict(preset="tiny", out=str(tmp_path / "run"), epochs=4, batch_size=4, img_size=48,
+                synthetic_train=12, progress=False, seed=3)
+    return btrain.TrainConfig(**{**base, **kw})
+
+
+def test_resume_continues_exactly(tmp_path):
+    straight = btrain.fit(small_config(tmp_path, out=str(tmp_path / "a")))
+    first = btrain.fit(small_config(tmp_path, out=str(tmp_path / "b"), stop_after=2))
+    assert len(first.history) == 2 and "resume" in first.stopped_early
+    resumed = btrain.fit(small_config(tmp_path, out=str(tmp_path / "b"), resume=str(tmp_path / "b" / "last.pt")))
+    assert len(resumed.history) == 4
+    for name, value in straight.model.state_dict().items():
+        torch.testing.assert_close(resumed.model.state_dict()[name], value, rtol=0, atol=0, msg=name)
+    for a, b in zip(straight.history, resumed.history):
+        assert a["train_loss"] == b["train_loss"] and a["val_dice"] == b["val_dice"]
+    rows = btrain.read_history(tmp_path / "b" / "history.csv")
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
+
+
+def test_checkpoint_holds_the_whole_state_and_loads_weights_only(tmp_path):
+    result = btrain.fit(small_config(tmp_path, epochs=1))
+    ckpt = btrain.load_checkpoint(result.last_path)  # weights_only=True inside
+    assert {"model", "optimizer", "scheduler", "scaler", "epoch", "best_score", "config", "rng",
+            "history", "img_size"} <= set(ckpt)
+    assert ckpt["epoch"] == 1 and ckpt["img_size"] == 48
+    model = btrain.model_from_checkpoint(ckpt)
+    torch.testing.assert_close(model.state_dict()["decoder.head.3.bias"], result.model.state_dict()["decoder.head.3.bias"])
+    assert not list(Path(result.last_path).parent.glob("*.tmp"))
+
+
+def test_unreadable_checkpoint_is_named(tmp_path):
+    bad = tmp_path / "broken.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="broken.pt"):
+        btrain.load_checkpoint(bad)
+    with pytest.raises(FileNotFoundError, match="nope.pt"):
+        btrain.load_checkpoint(tmp_path / "nope.pt")
+
+
+def test_time_budget_stops_after_the_epoch_in_progress(tmp_path):
+    result = btrain.fit(small_config(tmp_path, epochs=5, time_budget=0.01))
+    assert len(result.history) == 1
+    assert "time budget" in result.stopped_early
+    assert result.last_path.exists() and result.best_path.exists()
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    first = btrain.fit(small_config(tmp_path, stop_after=1))
+    before = first.last_path.read_bytes()
+
+    class ExplodingLoss(bl.JointLoss):
+        def forward(self, out, mask):
+            total, parts = super().forward(out, mask)
+            return total * float("nan"), parts
+
+    monkeypatch.setattr(btrain, "JointLoss", ExplodingLoss)
+    with pytest.raises(FloatingPointError, match="last good checkpoint is .*last.pt"):
+        btrain.fit(small_config(tmp_path, resume=str(first.last_path)))
+    assert first.last_path.read_bytes() == before
+
+
+def test_train_on_a_folder_then_evaluate_and_predict(tmp_path):
+    root = write_synthetic_dataset(tmp_path / "synth", n=20, size=56, seed=1)
+    result = btrain.fit(small_config(tmp_path, data_dir=str(root), epochs=2))
+    from banet_lite.evaluate import evaluate, predict
+
+    rows, summary = evaluate(result.best_path, root, split="test", progress=False, out_dir=tmp_path / "ev")
+    n_test = sum(1 for line in (root / "split.csv").read_text().splitlines()[1:] if line.endswith(",test"))
+    assert len(rows) == summary["n_images"] == n_test
+    assert (tmp_path / "ev" / "per_image.csv").exists() and (tmp_path / "ev" / "summary.json").exists()
+    for key in ("dice", "jaccard", "accuracy", "sensitivity", "specificity", "hd95", "boundary_f"):
+        assert key in summary
+    written = predict(result.best_path, root / "images", tmp_path / "pred", progress=False)
+    assert len(written) == 20
+    from PIL import Image
+
+    with Image.open(written[0]) as im:
+        assert im.size == (56, 56) and im.mode == "L"
+    assert (tmp_path / "pred" / f"{written[0].stem}_overlay.png").exists()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_ddp_on_two_cpu_processes_with_gloo(tmp_path):
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+           "--master_port", str(_free_port()), "-m", "banet_lite", "train", "--preset", "tiny", "--epochs", "2",
+           "--batch-size", "2", "--img-size", "48", "--synthetic-train", "8", "--out", str(out), "--device", "cpu"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.count("best val Dice") == 1  # rank 0 alone prints
+    rows = btrain.read_history(out / "history.csv")
+    assert [r["epoch"] for r in rows] == [1, 2]
+    ckpt = btrain.load_checkpoint(out / "last.pt")
+    assert ckpt["train_config"]["batch_size"] == 2
+    assert not any(k.startswith("module.") for k in ckpt["model"])  # saved without the DDP wrapper
