@@ -41,7 +41,8 @@ def test_checkpoint_holds_the_whole_state_and_loads_weights_only(tmp_path):
             "history", "img_size"} <= set(ckpt)
     assert ckpt["epoch"] == 1 and ckpt["img_size"] == 48
     model = btrain.model_from_checkpoint(ckpt)
-    torch.testing.assert_close(model.state_dict()["decoder.head.3.bias"], result.model.state_dict()["decoder.head.3.bias"])
+    key = "decoder.head.3.bias"
+    torch.testing.assert_close(model.state_dict()[key], result.model.state_dict()[key])
     assert not list(Path(result.last_path).parent.glob("*.tmp"))
 
 
