@@ -1,0 +1,60 @@
+"""The command line: the documented commands work, and bad input ends in one clear line."""
+
+import subprocess
+import sys
+
+import pytest
+
+from banet_lite.__main__ import main
+
+
+def test_synth_writes_a_folder_dataset(tmp_path, capsys):
+    assert main(["synth", "--out", str(tmp_path / "s"), "--n", "6", "--size", "32"]) == 0
+    assert len(list((tmp_path / "s" / "images").glob("*.png"))) == 6
+    assert len(list((tmp_path / "s" / "masks").glob("*.png"))) == 6
+    assert (tmp_path / "s" / "split.csv").exists()
+    assert "wrote 6" in capsys.readouterr().out
+
+
+def test_train_evaluate_predict_round_trip(tmp_path, capsys):
+    data = tmp_path / "s"
+    main(["synth", "--out", str(data), "--n", "12", "--size", "40"])
+    run = tmp_path / "run"
+    assert main(["train", "--data-dir", str(data), "--preset", "tiny", "--epochs", "1", "--batch-size", "4",
+                 "--out", str(run), "--device", "cpu"]) == 0
+    assert (run / "last.pt").exists() and (run / "best.pt").exists() and (run / "history.csv").exists()
+    assert main(["evaluate", "--checkpoint", str(run / "best.pt"), "--data-dir", str(data), "--split", "test"]) == 0
+    assert '"dice"' in capsys.readouterr().out
+    assert main(["predict", "--checkpoint", str(run / "best.pt"), "--input", str(data / "images"),
+                 "--output", str(tmp_path / "pred")]) == 0
+    assert len(list((tmp_path / "pred").glob("*_overlay.png"))) == 12
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["train", "--data-dir", "{tmp}/nowhere", "--epochs", "1"], "nowhere"),
+        (["evaluate", "--checkpoint", "{tmp}/missing.pt", "--data-dir", "{tmp}"], "missing.pt"),
+        (["predict", "--checkpoint", "{tmp}/missing.pt", "--input", "{tmp}", "--output", "{tmp}/o"], "missing.pt"),
+        (["download", "no-such-dataset"], "kvasir-seg"),
+        (["train", "--preset", "huge", "--epochs", "1"], "huge"),
+    ],
+)
+def test_bad_input_is_one_clear_line(tmp_path, capsys, argv, needle):
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and needle in err and "\n" not in err
+
+
+def test_a_truncated_image_stops_training_before_it_starts_without_traceback(tmp_path):
+    data = tmp_path / "s"
+    main(["synth", "--out", str(data), "--n", "6", "--size", "32"])
+    victim = sorted((data / "images").glob("*.png"))[2]
+    victim.write_bytes(victim.read_bytes()[:60])  # cut the file short
+    proc = subprocess.run([sys.executable, "-m", "banet_lite", "train", "--data-dir", str(data), "--epochs", "1",
+                           "--out", str(tmp_path / "run")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert victim.name in proc.stderr
+    assert not (tmp_path / "run" / "last.pt").exists()
