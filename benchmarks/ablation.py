@@ -1,0 +1,114 @@
+"""Ablation on real data: does each BA-Net module help at this scale?
+
+    python benchmarks/ablation.py --data-dir ../shared/data/ph2 --seeds 0 1 --epochs 12 --img-size 160
+
+Trains the full lite BA-Net and, with the same recipe and budget, five ablated variants
+(no PEE, no IA, no CFF, no ASPP, no deep supervision) and the U-Net baseline, for every seed;
+each is evaluated on the fixed test split (split.csv) at the images' original size. Writes
+RUN/ablation.csv (one row per variant and seed) and RUN/ablation.png (mean and spread), and
+prints a Markdown table of mean +- standard deviation for benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import statistics
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from banet_lite.evaluate import evaluate  # noqa: E402
+from banet_lite.model import build_model, count_parameters  # noqa: E402
+from banet_lite.train import TrainConfig, fit  # noqa: E402
+from banet_lite.viz import save_figure  # noqa: E402
+
+VARIANTS = {  # name -> (preset, switches turned off)
+    "BA-Net (full)": ("lite", {}),
+    "no PEE": ("lite", {"use_pee": False}),
+    "no IA": ("lite", {"use_ia": False}),
+    "no CFF": ("lite", {"use_cff": False}),
+    "no ASPP": ("lite", {"use_aspp": False}),
+    "no deep supervision": ("lite", {"deep_supervision": False}),
+    "U-Net": ("unet", {}),
+}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--img-size", type=int, default=160)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--budget-min", type=float, default=None, help="per run; a safety stop")
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--out", default="runs/ablation")
+    args = parser.parse_args()
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for name in args.variants:
+        preset, off = VARIANTS[name]
+        params = count_parameters(build_model(preset, **off))
+        for seed in args.seeds:
+            run = out / f"{name.replace(' ', '_').replace('(', '').replace(')', '')}_seed{seed}"
+            cfg = TrainConfig(preset=preset, data_dir=args.data_dir, out=str(run), epochs=args.epochs,
+                              img_size=args.img_size, batch_size=args.batch_size, lr=args.lr, seed=seed,
+                              progress=False, model_overrides=off,
+                              time_budget=args.budget_min * 60 if args.budget_min else None)
+            result = fit(cfg)
+            _, summary = evaluate(result.best_path, args.data_dir, split="test", out_dir=run / "eval_test",
+                                  progress=False)
+            row = {"variant": name, "seed": seed, "params": params, "epochs": len(result.history),
+                   "minutes": round(sum(h["seconds"] for h in result.history) / 60, 1),
+                   "dice": summary["dice"], "jaccard": summary["jaccard"], "boundary_f": summary["boundary_f"],
+                   "hd95": summary["hd95"]}
+            rows.append(row)
+            print(row, flush=True)
+            _write_csv(out / "ablation.csv", rows)
+
+    print("\n| variant | params | test Dice | test Jaccard | boundary F | HD95 (px) |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name in args.variants:
+        sel = [r for r in rows if r["variant"] == name]
+        cells = [_mean_sd([r[k] for r in sel], 1 if k == "hd95" else 3)
+                 for k in ("dice", "jaccard", "boundary_f", "hd95")]
+        print(f"| {name} | {sel[0]['params']:,} | " + " | ".join(cells) + " |")
+
+    sns.set_theme(style="whitegrid")
+    fig, ax = plt.subplots(figsize=(8, 4))
+    sns.barplot(data=rows, x="dice", y="variant", errorbar="sd", ax=ax, color="#4c72b0")
+    sns.stripplot(data=rows, x="dice", y="variant", ax=ax, color="black", size=4)
+    ax.set_xlabel(f"test Dice (mean, sd over seeds {args.seeds})")
+    ax.set_ylabel("")
+    ax.set_title(f"Ablation on {Path(args.data_dir).resolve().name}: {args.epochs} epochs at {args.img_size}px")
+    lo = min(r["dice"] for r in rows)
+    ax.set_xlim(max(0.0, lo - 0.1), 1.0)
+    fig.tight_layout()
+    save_figure(fig, out / "ablation.png")
+
+
+def _mean_sd(values: list[float], digits: int) -> str:
+    if len(values) < 2:
+        return f"{values[0]:.{digits}f}"
+    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(path)
+
+
+if __name__ == "__main__":
+    main()
