@@ -193,6 +193,10 @@ def fit(cfg: TrainConfig) -> FitResult:
     if main:
         out.mkdir(parents=True, exist_ok=True)
     seed_everything(cfg.seed)
+    if world > 1 and cfg.dataset:  # rank 0 downloads; the others wait, then find it in place
+        if main:
+            bdata.resolve_data(cfg.dataset, cfg.data_dir)
+        dist.barrier()
 
     train_set, val_set = build_datasets(cfg)
     sampler = DistributedSampler(train_set, world, rank, shuffle=True, seed=cfg.seed) if world > 1 else None
