@@ -6,6 +6,8 @@
     total, parts = bl.JointLoss()(out, mask)
 """
 
+# the pipeline modules, so that `bl.data`, `bl.train`, ... work after `import banet_lite as bl`
+from . import data, evaluate, metrics, train, viz
 from .aspp import ASPP
 from .backbone import DilatedResNet, load_pretrained_backbone
 from .cff import CrossFeatureFusion
@@ -21,6 +23,7 @@ from .utils import default_device, seed_everything
 __version__ = "0.1.0"
 
 __all__ = [
+    "data", "evaluate", "metrics", "train", "viz",
     "ASPP", "BANet", "BANetConfig", "CrossFeatureFusion", "Decoder", "DilatedResNet", "InteractiveAttention",
     "JointLoss", "MiniMTL", "PRESETS", "PyramidEdgeExtraction", "SegmentationOutput", "UNet",
     "build_model", "count_parameters", "default_device", "edge_target", "get_config", "load_pretrained_backbone",
