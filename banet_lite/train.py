@@ -89,6 +89,9 @@ class TrainConfig:
 
 @dataclass
 class FitResult:
+    """What `fit` returns. `model` holds the weights after the last epoch, still in train mode;
+    the best weights (by validation Dice) are in `best_path` (load with `load_checkpoint`)."""
+
     model: nn.Module
     history: list[dict]
     best_path: Path
