@@ -49,18 +49,22 @@ def segment(model: nn.Module, image: np.ndarray, img_size: int) -> np.ndarray:
 def evaluate(checkpoint: str | os.PathLike, data_dir: str | os.PathLike, split: str | None = None,
              img_size: int | None = None, out_dir: str | os.PathLike | None = None, device: str = "auto",
              progress: bool = True) -> tuple[list[dict], dict]:
-    """Per-image metrics and their summary for a folder (or one split of it from split.csv)."""
+    """Per-image metrics and their summary for a folder, or for one split of it (`split.csv`'s, or
+    without one the seeded split the checkpoint's training run drew)."""
     model, ckpt = load_model(checkpoint, device)
     img_size = img_size or ckpt["img_size"]
     root = Path(data_dir)
     pairs = bdata.find_pairs(root)
     if split is not None:
-        split_map = bdata.read_split_csv(root)
-        if split_map is None:
-            raise bdata.DatasetError(f"{root / 'split.csv'}: --split {split} needs a split.csv in the data folder")
-        pairs = [p for p in pairs if split_map.get(p.stem) == split]
+        # split.csv when there is one; else the seeded split that fit() drew with the run's own settings
+        train_cfg = ckpt.get("train_config", {})
+        splits = bdata.split_pairs(pairs, bdata.read_split_csv(root), seed=train_cfg.get("seed", 0),
+                                   val_fraction=train_cfg.get("val_fraction", 0.1))
+        if split not in splits:
+            raise ValueError(f"--split {split}: must be one of {sorted(splits)}")
+        pairs = splits[split]
         if not pairs:
-            raise bdata.DatasetError(f"{root / 'split.csv'}: no images in split {split!r}")
+            raise bdata.DatasetError(f"{root}: no images in split {split!r}")
     bdata.validate_pairs(pairs, root)
 
     rows = []

@@ -159,7 +159,7 @@ def model_from_checkpoint(ckpt: dict) -> nn.Module:
     """Rebuild the network a checkpoint was trained with and load its weights."""
     cfg = ckpt["config"]
     if cfg.get("preset") == "unet":
-        model = build_model("unet", num_classes=cfg["num_classes"])
+        model = build_model("unet", **{k: v for k, v in cfg.items() if k != "preset"})
     else:
         model = build_model(BANetConfig.from_dict(cfg))
     model.load_state_dict(ckpt["model"])
@@ -169,7 +169,7 @@ def model_from_checkpoint(ckpt: dict) -> nn.Module:
 def model_config_dict(model: nn.Module, preset: str) -> dict:
     if hasattr(model, "config"):
         return model.config.to_dict()
-    return {"preset": preset, "num_classes": model.num_classes}
+    return {"preset": preset, **model.hparams}  # the U-Net baseline
 
 
 # ------------------------------------------------------------------ distributed
@@ -373,7 +373,9 @@ def _progress(loader, enabled: bool, desc: str):
         return loader
     from tqdm.auto import tqdm
 
-    return tqdm(loader, desc=desc, leave=False, dynamic_ncols=True)
+    # iter() here, once: a tqdm that iterated the loader itself would draw a second shuffle from the
+    # seeded generator, and a run with a progress bar would then differ from one without.
+    return tqdm(iter(loader), total=len(loader), desc=desc, leave=False, dynamic_ncols=True)
 
 
 def _broadcast(value: float, device: torch.device, world: int) -> float:

@@ -31,6 +31,8 @@ class UNet(nn.Module):
         super().__init__()
         widths = [base_width * 2**i for i in range(depth + 1)]  # w, 2w, 4w, 8w, 16w
         self.num_classes = num_classes
+        self.hparams = {"num_classes": num_classes, "base_width": base_width, "in_channels": in_channels,
+                        "depth": depth}  # what a checkpoint needs to rebuild it
         self.down = nn.ModuleList(DoubleConv(c_in, c) for c_in, c in zip([in_channels] + widths[:-1], widths))
         self.pool = nn.MaxPool2d(2)
         self.up = nn.ModuleList(DoubleConv(widths[i] + widths[i + 1], widths[i]) for i in reversed(range(depth)))

@@ -117,3 +117,28 @@ def test_ddp_on_two_cpu_processes_with_gloo(tmp_path):
     ckpt = btrain.load_checkpoint(out / "last.pt")
     assert ckpt["train_config"]["batch_size"] == 2
     assert not any(k.startswith("module.") for k in ckpt["model"])  # saved without the DDP wrapper
+
+
+def test_a_progress_bar_does_not_change_the_result(tmp_path):
+    quiet = btrain.fit(small_config(tmp_path, out=str(tmp_path / "q"), epochs=1))
+    shown = btrain.fit(small_config(tmp_path, out=str(tmp_path / "p"), epochs=1, progress=True))
+    for name, value in quiet.model.state_dict().items():
+        torch.testing.assert_close(shown.model.state_dict()[name], value, rtol=0, atol=0, msg=name)
+
+
+def test_unet_checkpoint_rebuilds_its_own_width(tmp_path):
+    result = btrain.fit(small_config(tmp_path, preset="unet", epochs=1, model_overrides={"base_width": 4}))
+    model = btrain.model_from_checkpoint(btrain.load_checkpoint(result.best_path))
+    assert bl.count_parameters(model) == bl.count_parameters(bl.build_model("unet", base_width=4))
+
+
+def test_evaluate_without_split_csv_uses_the_runs_seeded_test_split(tmp_path):
+    from banet_lite import data as bdata
+    from banet_lite.evaluate import evaluate
+
+    root = write_synthetic_dataset(tmp_path / "synth", n=15, size=40, seed=2)
+    (root / "split.csv").unlink()
+    result = btrain.fit(small_config(tmp_path, data_dir=str(root), epochs=1, seed=5))
+    rows, _ = evaluate(result.best_path, root, split="test", progress=False)
+    expected = bdata.split_pairs(bdata.find_pairs(root), None, seed=5)["test"]
+    assert [r["stem"] for r in rows] == [p.stem for p in expected]
