@@ -507,12 +507,11 @@ class MapExplorer:
         row2 = widgets.HBox([c["map"], c["reduction"], c["channel"]])
         return widgets.VBox([row1, row2, c["caption"], c["view"]]).add_class("banet-explorer")
 
-    def display(self, image_index: int = 0, stage: int = 1, map_name: str | None = None,
-                reduction: str | int = "mean") -> Figure | None:
-        """In a notebook: show the widget and a static picture of the same view (the picture survives on
-        GitHub, nbval and papermill, where widgets do not render); returns None. Elsewhere: the Figure."""
-        map_name = map_name or self.available_maps()[0]
-        fig = self.figure(image_index, stage, map_name, reduction)
+    def display(self) -> Figure | None:
+        """In a notebook: show the widget and a static picture of its starting view (image 0, stage 1,
+        the first map, channel mean; the picture survives on GitHub, nbval and papermill, where widgets
+        do not render); returns None. Elsewhere: the Figure."""
+        fig = self.figure(0, 1, self.available_maps()[0], "mean")
         if not _in_ipython_kernel():
             return fig
         from IPython.display import Image, display
