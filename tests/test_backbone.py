@@ -1,5 +1,7 @@
 """The dilated ResNet: stage shapes, torchvision key names, weight loading and its errors."""
 
+import hashlib
+
 import pytest
 import torch
 
@@ -41,8 +43,10 @@ def _fake_imagenet_state(depth):
 def test_load_pretrained_from_a_local_file_and_a_file_url(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "hub"))
     state = _fake_imagenet_state(18)
-    path = tmp_path / "resnet18-00000000.pth"
+    path = tmp_path / "resnet18.pth"
     torch.save(state, path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    path = path.rename(tmp_path / f"resnet18-{digest[:8]}.pth")  # torch.hub checks this hash prefix
     model = bl.build_model("tiny", base_width=64)
     unused = load_pretrained_backbone(model, path)
     assert unused == ["fc.bias", "fc.weight"]
@@ -50,6 +54,10 @@ def test_load_pretrained_from_a_local_file_and_a_file_url(tmp_path, monkeypatch)
     model2 = bl.build_model("tiny", base_width=64)
     load_pretrained_backbone(model2, path.as_uri())
     torch.testing.assert_close(model2.backbone.conv1.weight, state["conv1.weight"])
+    tampered = tmp_path / "resnet18-00000000.pth"  # a name whose hash prefix the bytes do not match
+    tampered.write_bytes(path.read_bytes())
+    with pytest.raises(RuntimeError, match="hash"):
+        load_pretrained_backbone(bl.build_model("tiny", base_width=64), tampered.as_uri())
 
 
 def test_load_pretrained_errors_are_clear(tmp_path, monkeypatch):
