@@ -12,7 +12,6 @@ at the original size and an overlay.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 from pathlib import Path
@@ -26,7 +25,7 @@ from tqdm.auto import tqdm
 
 from . import data as bdata
 from .metrics import image_metrics, probabilities_to_mask, summarize
-from .train import load_checkpoint, model_from_checkpoint, resolve_device
+from .train import load_checkpoint, model_from_checkpoint, resolve_device, write_csv
 
 
 def load_model(checkpoint: str | os.PathLike, device: str = "auto") -> tuple[nn.Module, dict]:
@@ -76,7 +75,7 @@ def evaluate(checkpoint: str | os.PathLike, data_dir: str | os.PathLike, split: 
 
     out = Path(out_dir) if out_dir else Path(checkpoint).parent / f"eval_{split or 'all'}"
     out.mkdir(parents=True, exist_ok=True)
-    _write_atomic(out / "per_image.csv", _csv_text(rows))
+    write_csv(out / "per_image.csv", rows)
     _write_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     return rows, summary
 
@@ -106,17 +105,6 @@ def predict(checkpoint: str | os.PathLike, input_dir: str | os.PathLike, output_
         _save_png(Image.fromarray(overlay(image, np.zeros_like(pred), pred)), overlay_path)
         written.append(mask_path)
     return written
-
-
-def _csv_text(rows: list[dict]) -> str:
-    import io
-
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-    return buffer.getvalue()
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -305,7 +305,7 @@ def fit(cfg: TrainConfig) -> FitResult:
                 best_score = score
                 save_checkpoint(best_path, checkpoint_state(epoch + 1))
             save_checkpoint(last_path, checkpoint_state(epoch + 1))
-            write_history(out / "history.csv", history)
+            write_csv(out / "history.csv", history)
             if cfg.progress:
                 print(f"epoch {epoch + 1}: train loss {row['train_loss']:.4f}  val loss {val['loss']:.4f}  "
                       f"val Dice {val['dice']:.4f}  ({row['seconds']:.1f}s)")
@@ -350,8 +350,8 @@ def evaluate_loss(model: nn.Module, dataset: Dataset, loss_fn: JointLoss, device
     return {"loss": loss_sum / n, "dice": dice_sum / n, "jaccard": jac_sum / n}
 
 
-def write_history(path: Path, history: list[dict]) -> None:
-    """history.csv, one row per epoch, written atomically."""
+def write_csv(path: Path, history: list[dict]) -> None:
+    """Rows of a table (history.csv: one per epoch; per_image.csv: one per image), written atomically."""
     columns = list(dict.fromkeys(k for row in history for k in row))
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", newline="") as f:
