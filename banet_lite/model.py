@@ -63,8 +63,8 @@ class BANet(nn.Module):
             stage = self.mtl[i](f)
             seg_feats.append(stage["seg_features"])  # S_i
             if "side_mask" in stage:
-                side_masks.append(resize_to(stage["side_mask"], size))  # (B, K, H, W)
-                side_edges.append(resize_to(stage["side_edge"], size))
+                side_masks.append(resize_to(stage["side_mask"].contiguous(), size))  # (B, K, H, W)
+                side_edges.append(resize_to(stage["side_edge"].contiguous(), size))
             if return_maps:
                 if edges is not None:
                     maps.setdefault("pee_edge", []).append(edges)
@@ -79,7 +79,7 @@ class BANet(nn.Module):
                 maps["cff_gate"] = list(gates)
 
         aspp = self.aspp(feats[3]) if self.aspp is not None else None  # (B, D, h_4, w_4)
-        logits = resize_to(self.decoder(list(fused), aspp), size)  # (B, K, H, W)
+        logits = resize_to(self.decoder(list(fused), aspp).contiguous(), size)  # (B, K, H, W)
         return SegmentationOutput(
             logits, tuple(side_masks), tuple(side_edges),
             {k: tuple(v) for k, v in maps.items()} if return_maps else None,
