@@ -1,12 +1,14 @@
 """Ablation on real data: does each BA-Net module help at this scale?
 
     python benchmarks/ablation.py --data-dir ../shared/data/ph2 --seeds 0 1 --epochs 12 --img-size 160
+    python benchmarks/ablation.py --data-dir ../shared/data/ph2 --out runs/ablation --from-csv  # redraw only
 
 Trains the full lite BA-Net and, with the same recipe and budget, five ablated variants
 (no PEE, no IA, no CFF, no ASPP, no deep supervision) and the U-Net baseline, for every seed;
 each is evaluated on the fixed test split (split.csv) at the images' original size. Writes
 RUN/ablation.csv (one row per variant and seed) and RUN/ablation.png (mean and spread), and
-prints a Markdown table of mean +- standard deviation for benchmarks/RESULTS.md.
+prints a Markdown table of mean +- standard deviation for benchmarks/RESULTS.md. `--from-csv`
+skips training and redraws the table and plot from an existing RUN/ablation.csv.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import seaborn as sns  # noqa: E402
 
 from banet_lite.evaluate import evaluate  # noqa: E402
 from banet_lite.model import build_model, count_parameters  # noqa: E402
-from banet_lite.train import TrainConfig, fit  # noqa: E402
+from banet_lite.train import TrainConfig, fit, write_csv  # noqa: E402
 from banet_lite.viz import save_figure  # noqa: E402
 
 VARIANTS = {  # name -> (preset, switches turned off)
@@ -49,10 +51,16 @@ def main():
     parser.add_argument("--budget-min", type=float, default=None, help="per run; a safety stop")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--out", default="runs/ablation")
+    parser.add_argument("--from-csv", action="store_true", help="no training: redraw from OUT/ablation.csv")
     args = parser.parse_args()
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    rows = _read_csv(out / "ablation.csv") if args.from_csv else train_variants(args, out)
+    report(rows, args, out)
+
+
+def train_variants(args, out: Path) -> list[dict]:
     rows = []
     for name in args.variants:
         preset, off = VARIANTS[name]
@@ -72,11 +80,16 @@ def main():
                    "hd95": summary["hd95"]}
             rows.append(row)
             print(row, flush=True)
-            _write_csv(out / "ablation.csv", rows)
+            write_csv(out / "ablation.csv", rows)
+    return rows
 
+
+def report(rows: list[dict], args, out: Path) -> None:
+    """Markdown table of mean +- sd per variant, and a seaborn bar plot with every seed's point."""
     print("\n| variant | params | test Dice | test Jaccard | boundary F | HD95 (px) |")
     print("|---|---:|---:|---:|---:|---:|")
-    for name in args.variants:
+    variants = list(dict.fromkeys(r["variant"] for r in rows))
+    for name in variants:
         sel = [r for r in rows if r["variant"] == name]
         cells = [_mean_sd([r[k] for r in sel], 1 if k == "hd95" else 3)
                  for k in ("dice", "jaccard", "boundary_f", "hd95")]
@@ -84,11 +97,14 @@ def main():
 
     sns.set_theme(style="whitegrid")
     fig, ax = plt.subplots(figsize=(8, 4))
-    sns.barplot(data=rows, x="dice", y="variant", errorbar="sd", ax=ax, color="#4c72b0")
-    sns.stripplot(data=rows, x="dice", y="variant", ax=ax, color="black", size=4)
-    ax.set_xlabel(f"test Dice (mean, sd over seeds {args.seeds})")
+    table = {k: [r[k] for r in rows] for k in ("variant", "dice")}  # seaborn takes a column mapping
+    sns.barplot(data=table, x="dice", y="variant", errorbar="sd", ax=ax, color="#4c72b0")
+    sns.stripplot(data=table, x="dice", y="variant", ax=ax, color="black", size=4)
+    seeds = sorted({int(r["seed"]) for r in rows})
+    ax.set_xlabel(f"test Dice (bar: mean, line: sd over seeds {seeds}; dots: single runs)")
     ax.set_ylabel("")
-    ax.set_title(f"Ablation on {Path(args.data_dir).resolve().name}: {args.epochs} epochs at {args.img_size}px")
+    epochs = max(int(r["epochs"]) for r in rows)
+    ax.set_title(f"Ablation on {Path(args.data_dir).resolve().name}: up to {epochs} epochs at {args.img_size}px")
     lo = min(r["dice"] for r in rows)
     ax.set_xlim(max(0.0, lo - 0.1), 1.0)
     fig.tight_layout()
@@ -101,13 +117,17 @@ def _mean_sd(values: list[float], digits: int) -> str:
     return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
-def _write_csv(path: Path, rows: list[dict]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    tmp.replace(path)
+def _read_csv(path: Path) -> list[dict]:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no ablation results to redraw (run without --from-csv first)")
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        for k in ("dice", "jaccard", "boundary_f", "hd95", "minutes"):
+            r[k] = float(r[k])
+        for k in ("seed", "params", "epochs"):
+            r[k] = int(r[k])
+    return rows
 
 
 if __name__ == "__main__":
