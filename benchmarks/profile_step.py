@@ -2,10 +2,14 @@
 
     python benchmarks/profile_step.py --preset paper --batch-size 2
     python benchmarks/profile_step.py --preset paper --batch-size 2 --memory-format contiguous
+    python benchmarks/profile_step.py --preset paper --batch-size 2 --conv-passes
 
 Profile before optimising: prints the forward FLOPs of each top-level component for one image
 (torch.utils.flop_counter), the step time in the chosen memory format, and the operators that
-take most of one profiled Adam step on the joint loss.
+take most of one profiled Adam step on the joint loss. `--conv-passes` also times every
+convolution of the model alone, at the shape it sees in the step, in its three passes (forward,
+input gradient, weight gradient), and prints the GFLOP/s each pass reaches: the ceiling that no
+change outside the convolution kernels can lift.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import argparse
 import time
 
 import torch
+import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -27,6 +32,7 @@ def main():
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--memory-format", choices=["channels_last", "contiguous"], default="channels_last")
     parser.add_argument("--rows", type=int, default=12)
+    parser.add_argument("--conv-passes", action="store_true", help="time each conv's three passes alone")
     args = parser.parse_args()
 
     torch.manual_seed(0)
@@ -63,6 +69,50 @@ def main():
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         step()
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.rows))
+    if args.conv_passes:
+        conv_passes(model, x)
+
+
+def conv_passes(model: torch.nn.Module, x: torch.Tensor, repeats: int = 3) -> None:
+    """Seconds and GFLOP/s of every conv's forward, input-gradient and weight-gradient pass."""
+    inputs = {}
+
+    def keep_input(module, args, output):  # returns None: the forward pass is left unchanged
+        inputs[module] = args[0].detach()
+
+    hooks = [m.register_forward_hook(keep_input) for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    model(x)
+    for h in hooks:
+        h.remove()
+    totals = {p: [0.0, 0.0] for p in ("forward", "input grad", "weight grad")}
+    for conv, inp in inputs.items():
+        out = conv(inp).detach()
+        flops = 2 * out.numel() * conv.weight[0].numel()  # one multiply-add per weight per output element
+        for name in totals:
+            if name == "input grad" and conv is model.backbone.conv1:
+                continue  # the image needs no gradient: autograd skips this pass
+            seconds = min(_time_pass(conv, inp, out, name) for _ in range(repeats + 1))  # first: warm-up
+            totals[name][0] += seconds
+            totals[name][1] += flops
+    print(f"\n{len(inputs)} convolutions, each timed alone (best of {repeats}):")
+    for name, (seconds, flops) in totals.items():
+        print(f"  {name:<12} {seconds:6.3f} s  {flops / 1e9:6.1f} GFLOP  {flops / seconds / 1e9:6.1f} GFLOP/s")
+    seconds = sum(t for t, _ in totals.values())
+    flops = sum(f for _, f in totals.values())
+    print(f"  {'all passes':<12} {seconds:6.3f} s  {flops / 1e9:6.1f} GFLOP  {flops / seconds / 1e9:6.1f} GFLOP/s")
+
+
+@torch.no_grad()
+def _time_pass(conv: torch.nn.Conv2d, inp: torch.Tensor, out: torch.Tensor, name: str) -> float:
+    w = conv.weight.detach()
+    t0 = time.perf_counter()
+    if name == "forward":
+        F.conv2d(inp, w, None, conv.stride, conv.padding, conv.dilation, conv.groups)
+    else:  # the two halves of autograd's ConvolutionBackward, one at a time
+        mask = [name == "input grad", name == "weight grad", False]
+        torch.ops.aten.convolution_backward(out, inp, w, None, list(conv.stride), list(conv.padding),
+                                            list(conv.dilation), False, [0, 0], conv.groups, mask)
+    return time.perf_counter() - t0
 
 
 if __name__ == "__main__":

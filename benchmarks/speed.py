@@ -2,6 +2,7 @@
 
     python benchmarks/speed.py                      # tiny, lite, paper, unet at 256x256
     python benchmarks/speed.py --presets paper --batch-size 2 --steps 3
+    python benchmarks/speed.py --presets lite --compile   # torch.compile first (minutes to compile)
 
 Training: images/s of full Adam steps on the joint loss (forward, backward, update) at the
 given batch size, channels_last, after warm-up steps. Inference: ms per image at batch 1 in
@@ -77,6 +78,7 @@ def main():
     parser.add_argument("--batch-size", type=int, default=8, help="training batch (the paper preset uses 2)")
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--compile", action="store_true", help="torch.compile each model first (inductor)")
     parser.add_argument("--devices", nargs="+", default=["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
     args = parser.parse_args()
 
@@ -89,10 +91,13 @@ def main():
         for preset in args.presets:
             torch.manual_seed(0)
             model = bl.build_model(preset).to(device, memory_format=torch.channels_last)
+            params = bl.count_parameters(model)
+            if args.compile:
+                model = torch.compile(model)  # compiled during the warm-up steps (minutes on CPU)
             batch = 2 if preset == "paper" and device.type == "cpu" else args.batch_size
             step = time_training(model, batch, args.size, args.steps, args.repeats, device)
             infer = time_inference(model, args.size, max(args.repeats, 5), device)
-            print(f"| {device_name} | {preset} | {bl.count_parameters(model):,} | {batch} | {step:.3f} | "
+            print(f"| {device_name} | {preset} | {params:,} | {batch} | {step:.3f} | "
                   f"{batch / step:.1f} | {infer * 1000:.0f} |", flush=True)
 
 
