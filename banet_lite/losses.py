@@ -70,7 +70,8 @@ class JointLoss(nn.Module):
 
     def forward(self, out, mask: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         """out: SegmentationOutput; mask (B, 1, H, W) in {0, 1} -> (total, named parts)."""
-        if out.logits.shape[1] > 1:
+        softmax = out.logits.shape[1] > 1
+        if softmax:  # integer labels once here, not once per loss term (9 full-size copies)
             mask = mask.long()
         parts = {
             "main_ce": cross_entropy(out.logits, mask),
@@ -79,7 +80,7 @@ class JointLoss(nn.Module):
         total = parts["main_ce"] + self.dice_weight * parts["main_dice"]
         if out.side_masks:
             boundary = edge_target(mask)  # (B, 1, H, W)
-            if out.logits.shape[1] > 1:
+            if softmax:
                 boundary = boundary.long()
             seg = [cross_entropy(s, mask) for s in out.side_masks]
             edge = [cross_entropy(e, boundary, self.edge_pos_weight) for e in out.side_edges]

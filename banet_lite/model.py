@@ -62,7 +62,7 @@ class BANet(nn.Module):
             f, edges = self.pee[i](f)  # P_i (B, R, h_i, w_i), edges (B, 2R, h_i, w_i)
             stage = self.mtl[i](f)
             seg_feats.append(stage["seg_features"])  # S_i
-            if "side_mask" in stage:
+            if "side_mask" in stage:  # K-channel maps: resized in the plain layout, which suits few channels
                 side_masks.append(resize_to(stage["side_mask"].contiguous(), size))  # (B, K, H, W)
                 side_edges.append(resize_to(stage["side_edge"].contiguous(), size))
             if return_maps:

@@ -75,6 +75,7 @@ def train_variants(args, out: Path) -> list[dict]:
             _, summary = evaluate(result.best_path, args.data_dir, split="test", out_dir=run / "eval_test",
                                   progress=False)
             row = {"variant": name, "seed": seed, "params": params, "epochs": len(result.history),
+                   "img_size": args.img_size,
                    "minutes": round(sum(h["seconds"] for h in result.history) / 60, 1),
                    "dice": summary["dice"], "jaccard": summary["jaccard"], "boundary_f": summary["boundary_f"],
                    "hd95": summary["hd95"]}
@@ -104,7 +105,8 @@ def report(rows: list[dict], args, out: Path) -> None:
     ax.set_xlabel(f"test Dice (bar: mean, line: sd over seeds {seeds}; dots: single runs)")
     ax.set_ylabel("")
     epochs = max(int(r["epochs"]) for r in rows)
-    ax.set_title(f"Ablation on {Path(args.data_dir).resolve().name}: up to {epochs} epochs at {args.img_size}px")
+    size = rows[0].get("img_size", args.img_size)  # CSVs written before img_size was a column: from --img-size
+    ax.set_title(f"Ablation on {Path(args.data_dir).resolve().name}: up to {epochs} epochs at {size}px")
     lo = min(r["dice"] for r in rows)
     ax.set_xlim(max(0.0, lo - 0.1), 1.0)
     fig.tight_layout()
@@ -125,8 +127,9 @@ def _read_csv(path: Path) -> list[dict]:
     for r in rows:
         for k in ("dice", "jaccard", "boundary_f", "hd95", "minutes"):
             r[k] = float(r[k])
-        for k in ("seed", "params", "epochs"):
-            r[k] = int(r[k])
+        for k in ("seed", "params", "epochs", "img_size"):
+            if k in r:
+                r[k] = int(r[k])
     return rows
 
 
