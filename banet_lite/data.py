@@ -21,8 +21,9 @@ The file reads top to bottom:
 4. **Torch datasets.** `SyntheticLesions` and `FolderDataset`. The augmentation randomness of item i in
    epoch e comes from `np.random.default_rng([seed, e, i])`, so results do not depend on DataLoader
    workers.
-5. **Downloads** of the public datasets into `data_root()`, with resume, SHA-256 checks, atomic renames
-   and archive extraction that refuses any path escaping the target folder.
+5. **Downloads** of the public datasets into `data_root()` (`$BANET_DATA_DIR`, else the checkout's
+   git-ignored `data/`, else a user cache folder), with resume, SHA-256 checks computed while streaming,
+   atomic renames and archive extraction that refuses any path escaping the target folder.
 """
 
 from __future__ import annotations
@@ -689,6 +690,12 @@ class SyntheticLesions(Dataset):
             self._cache[i] = synthetic_sample(synthetic_seed(self.seed, i), self.size, self.difficulty)
         return self._cache[i]
 
+    def preload(self, progress: bool = True, workers: int = 0) -> SyntheticLesions:
+        """Generate and keep every sample now (in `workers` processes when > 0); see `FolderDataset.preload`."""
+        _preload(self, [i for i in range(self.n) if i not in self._cache], self._cache.__setitem__,
+                 progress, workers, "generating")
+        return self
+
     def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
         i = range(self.n)[i]
         image, mask = self.sample(i)
@@ -700,9 +707,10 @@ class FolderDataset(Dataset):
 
     With `cache=True` each pair is decoded and resized once, on first access, and kept in memory as
     uint8 (196 kB per pair at 256 px), so later epochs cost only augmentation. Construction is cheap.
-    With DataLoader workers every worker fills its own cache; call `preload()` first (a progress bar)
-    to decode everything in the main process and share it. Large JPEGs are decoded at a reduced DCT
-    scale that still has at least `img_size` pixels per side.
+    DataLoader workers fill caches of their own, lost when the workers end (every epoch): call
+    `preload()` first to decode everything into this process's cache, which the workers then start
+    with (`fit` does so whenever `workers > 0`). Large JPEGs are decoded at a reduced DCT scale that
+    still has at least `img_size` pixels per side.
     """
 
     def __init__(self, pairs: Sequence[Pair], img_size: int, augment: bool = False, seed: int = 0,
@@ -736,16 +744,50 @@ class FolderDataset(Dataset):
             self._cache[i] = item
         return item
 
-    def preload(self, progress: bool = True) -> FolderDataset:
-        """Decode and cache every pair now, with a progress bar."""
-        for i in tqdm(range(len(self)), desc="decoding", unit="img", disable=not progress):
-            self.sample(i)
+    def preload(self, progress: bool = True, workers: int = 0) -> FolderDataset:
+        """Decode and cache every pair now, with a progress bar; in `workers` processes when > 0 (the
+        decoded pairs come back into this process's cache). A no-op with `cache=False`."""
+        if self.cache:
+            _preload(self, [i for i, item in enumerate(self._cache) if item is None], self._cache.__setitem__,
+                     progress, workers, "decoding")
         return self
 
     def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
         i = range(len(self.pairs))[i]
         image, mask = self.sample(i)
         return _make_item(image, mask, self.augment, self.aug_strength, [self.seed, self.epoch, i])
+
+
+class _Samples(Dataset):
+    """(i, dataset.sample(i)) for the listed indices: lets DataLoader workers decode for `_preload`."""
+
+    def __init__(self, dataset, indices: list[int]):
+        self.dataset, self.indices = dataset, indices
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, k: int):
+        i = self.indices[k]
+        return i, self.dataset.sample(i)
+
+
+def _as_is(item):
+    return item  # numpy arrays stay numpy arrays (the default collate would make tensors)
+
+
+def _preload(dataset, indices: list[int], store, progress: bool, workers: int, desc: str) -> None:
+    """Call `store(i, dataset.sample(i))` for every index, decoding in `workers` processes when > 0."""
+    if not indices:
+        return
+    if workers > 0:  # its own generator: the global torch RNG (saved in checkpoints) is left alone
+        items = torch.utils.data.DataLoader(_Samples(dataset, indices), batch_size=None, num_workers=workers,
+                                            collate_fn=_as_is, generator=torch.Generator().manual_seed(0))
+    else:
+        items = ((i, dataset.sample(i)) for i in indices)
+    # iter() first: tqdm.auto would otherwise start the loader (and its workers) twice
+    for i, item in tqdm(iter(items), total=len(indices), desc=desc, unit="img", disable=not progress):
+        store(i, item)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -823,10 +865,25 @@ DATASETS: dict[str, DatasetSource] = {
 }
 
 
+_CHECKOUT = Path(__file__).resolve().parents[1]  # the source checkout, when the package is used from one
+
+
 def data_root() -> Path:
-    """Where datasets live: `$BANET_DATA_DIR` if set, else ./data in the current folder."""
+    """Where datasets live, the same from a notebook, a shell and the CLI (never relative to the current
+    folder, so a download started from `notebooks/` does not land there):
+
+    1. `$BANET_DATA_DIR` when set (e.g. a mounted Google Drive folder on Colab);
+    2. else the checkout's `data/` (git-ignored but for its README and `synthetic/`) when the package
+       runs from a source checkout (`pyproject.toml` and `data/` next to `banet_lite/`);
+    3. else a user cache folder: `$XDG_CACHE_HOME/banet-lite/data`, default `~/.cache/banet-lite/data`.
+    """
     env = os.environ.get("BANET_DATA_DIR")
-    return Path(env).expanduser() if env else Path.cwd() / "data"
+    if env:
+        return Path(env).expanduser().absolute()
+    if (_CHECKOUT / "pyproject.toml").is_file() and (_CHECKOUT / "data").is_dir():
+        return _CHECKOUT / "data"
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache).expanduser().absolute() / "banet-lite" / "data"
 
 
 def _source(name: str) -> DatasetSource:
@@ -835,12 +892,16 @@ def _source(name: str) -> DatasetSource:
     return DATASETS[name]
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
+def _hash_file_into(h, path: Path):
+    """Feed a file to the hash `h` in 1 MiB chunks (archives can be 10 GB: never read whole)."""
     with path.open("rb") as f:
         while chunk := f.read(1 << 20):
             h.update(chunk)
-    return h.hexdigest()
+    return h
+
+
+def _sha256_file(path: Path) -> str:
+    return _hash_file_into(hashlib.sha256(), path).hexdigest()
 
 
 def _record_path(dest: Path) -> Path:
@@ -863,7 +924,11 @@ def _accept(dest: Path, digest: str, expected: str | None) -> None:
 
 
 def _fetch(url: str, dest: Path, sha256: str | None, progress: bool) -> None:
-    """Download `url` to `dest`: via dest.part, resumable, SHA-256 checked before the atomic rename."""
+    """Download `url` to `dest`: via dest.part, resumable, SHA-256 checked before the atomic rename.
+
+    The hash is computed while the bytes stream in (and, when resuming, over the existing `.part` read in
+    1 MiB chunks): no file is ever read into memory whole.
+    """
     expected = _expected_sha256(dest, sha256)
     if dest.is_file():  # downloaded earlier, or put there by hand
         digest = _sha256_file(dest)
@@ -894,9 +959,7 @@ def _fetch(url: str, dest: Path, sha256: str | None, progress: bool) -> None:
             if start and getattr(response, "status", None) != 206:
                 start = 0  # the server ignored the Range header: start over
             if start:
-                with part.open("rb") as f:
-                    while chunk := f.read(1 << 20):
-                        h.update(chunk)
+                _hash_file_into(h, part)  # the bytes already there, then the rest as it streams in
             length = response.headers.get("Content-Length")
             total = start + int(length) if length else None
             try:
@@ -910,8 +973,8 @@ def _fetch(url: str, dest: Path, sha256: str | None, progress: bool) -> None:
                         bar.update(len(chunk))
             except OSError as e:
                 raise DatasetError(f"{url}: download interrupted ({e}); run again to resume") from e
-    else:
-        h = hashlib.sha256(part.read_bytes())
+    else:  # HTTP 416: the .part is already complete
+        _hash_file_into(h, part)
 
     digest = h.hexdigest()
     if expected is not None and digest != expected:

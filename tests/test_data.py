@@ -556,7 +556,7 @@ def test_download_unreachable_url_gives_a_hint(tmp_path, monkeypatch, url):
 
 
 class RangeHandler(http.server.BaseHTTPRequestHandler):
-    """Serves `payload` at any path; honours `Range: bytes=N-` unless `ignore_range`."""
+    """Serves `payload` at any path; honours `Range: bytes=N-` unless `ignore_range` (416 past the end)."""
 
     payload = b""
     ignore_range = False
@@ -565,6 +565,11 @@ class RangeHandler(http.server.BaseHTTPRequestHandler):
         start = 0
         if self.headers.get("Range") and not self.ignore_range:
             start = int(self.headers["Range"].split("=")[1].rstrip("-"))
+        if start and start >= len(self.payload):
+            self.send_response(416)  # Range Not Satisfiable: the client has it all
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         body = self.payload[start:]
         self.send_response(206 if start else 200)
         self.send_header("Content-Length", str(len(body)))
@@ -587,6 +592,7 @@ def test_download_resumes_a_partial_file_over_http(tmp_path, monkeypatch, ignore
         root = tmp_path / "data"
         (root / "toy").mkdir(parents=True)
         (root / "toy" / "toy.zip.part").write_bytes(payload[: len(payload) // 2])
+        monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail(f"{self} read into memory whole"))
         folder = data.download("toy", root=root, progress=False)
         assert len(data.find_pairs(folder)) == 3
     finally:
@@ -668,7 +674,7 @@ def test_manual_and_unknown_datasets(tmp_path):
 def test_data_root_and_resolve_data(tmp_path, monkeypatch):
     monkeypatch.delenv("BANET_DATA_DIR", raising=False)
     monkeypatch.chdir(tmp_path)
-    assert data.data_root() == tmp_path / "data"
+    assert data.data_root() != tmp_path / "data"  # never relative to the current folder
     monkeypatch.setenv("BANET_DATA_DIR", str(tmp_path / "elsewhere"))
     assert data.data_root() == tmp_path / "elsewhere"
 
@@ -683,3 +689,116 @@ def test_data_root_and_resolve_data(tmp_path, monkeypatch):
     folder = data.resolve_data("toy", None)
     assert folder == tmp_path / "elsewhere" / "toy" and len(data.find_pairs(folder)) == 3
     assert os.path.isfile(folder / ".complete")
+
+
+REPO = Path(data.__file__).resolve().parents[1]
+
+
+def test_data_root_from_a_notebooks_folder_is_outside_it(tmp_path, monkeypatch):
+    monkeypatch.delenv("BANET_DATA_DIR", raising=False)
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    monkeypatch.chdir(notebooks)
+    root = data.data_root()
+    assert root.is_absolute() and not root.is_relative_to(notebooks)
+    assert root == REPO / "data"  # the tests run from a source checkout: its git-ignored data/
+
+    # installed (no checkout around the package): a user cache folder, whatever the current folder
+    monkeypatch.setattr(data, "_CHECKOUT", tmp_path / "site-packages")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert data.data_root() == tmp_path / "cache" / "banet-lite" / "data"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert data.data_root() == tmp_path / "home" / ".cache" / "banet-lite" / "data"
+
+    monkeypatch.setenv("BANET_DATA_DIR", "~/drive/banet-data")  # the variable wins, ~ expanded
+    assert data.data_root() == tmp_path / "home" / "drive" / "banet-data"
+
+
+def test_a_download_from_a_notebook_lands_outside_it_and_is_git_ignored(tmp_path, monkeypatch):
+    archive = dataset_zip(tmp_path / "toy.zip")
+    register(monkeypatch, archive.as_uri(), "toy.zip", sha256(archive))
+    monkeypatch.delenv("BANET_DATA_DIR", raising=False)
+    checkout = tmp_path / "checkout"  # a stand-in for the repository: pyproject.toml, data/, notebooks/
+    (checkout / "data").mkdir(parents=True)
+    (checkout / "notebooks").mkdir()
+    (checkout / "pyproject.toml").write_text("")
+    monkeypatch.setattr(data, "_CHECKOUT", checkout)
+    monkeypatch.chdir(checkout / "notebooks")
+    folder = data.resolve_data("toy", None)
+    assert folder == checkout / "data" / "toy" and len(data.find_pairs(folder)) == 3
+    assert not any((checkout / "notebooks").iterdir())
+
+
+@pytest.mark.parametrize(
+    "path, ignored",
+    [
+        ("data/kvasir-seg/Kvasir-SEG/images/a.jpg", True),
+        ("data/isic2018/ISIC2018_Task1-2_Training_Input.zip.part", True),
+        ("data/kvasir-seg.zip", True),
+        ("notebooks/data/kvasir-seg/Kvasir-SEG/images/a.jpg", True),
+        ("notebooks/runs/05_train/best.pt", True),
+        ("runs/banet/last.pt", True),
+        ("benchmarks/runs/gpu_check/05_train.ipynb", True),
+        ("data/README.md", False),
+        ("data/synthetic/images/synth_0000.png", False),
+        ("data/synthetic/split.csv", False),
+        ("notebooks/05_train.ipynb", False),
+    ],
+)
+def test_gitignore_covers_every_data_and_run_folder(path, ignored):
+    import shutil
+    import subprocess
+
+    if shutil.which("git") is None or not (REPO / ".git").exists():
+        pytest.skip("needs git and a git checkout")
+    proc = subprocess.run(["git", "check-ignore", "--no-index", "-q", path], cwd=REPO)
+    assert proc.returncode == (0 if ignored else 1), path
+
+
+def test_a_complete_part_file_is_hashed_in_chunks_not_read_whole(tmp_path, monkeypatch):
+    archive = dataset_zip(tmp_path / "toy.zip")
+    payload = archive.read_bytes()
+    real_read_bytes = Path.read_bytes
+
+    def guarded_read_bytes(self):
+        assert not self.name.endswith((".part", ".zip")), f"{self.name} read into memory whole"
+        return real_read_bytes(self)
+
+    handler = type("Handler", (RangeHandler,), {"payload": payload, "ignore_range": False})
+    server = http.server.HTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
+    try:
+        register(monkeypatch, f"http://127.0.0.1:{server.server_port}/toy.zip", "toy.zip", sha256(archive))
+        root = tmp_path / "data"
+        (root / "toy").mkdir(parents=True)
+        (root / "toy" / "toy.zip.part").write_bytes(payload)  # complete: the server answers 416
+        monkeypatch.setattr(Path, "read_bytes", guarded_read_bytes)
+        folder = data.download("toy", root=root, progress=False)
+        assert len(data.find_pairs(folder)) == 3
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_hash_while_streaming_equals_the_file_hash_over_several_chunks(tmp_path, monkeypatch):
+    big = tmp_path / "big.bin"
+    big.write_bytes(np.random.default_rng(0).integers(0, 256, 3 * (1 << 20) + 123, dtype=np.uint8).tobytes())
+    expected = hashlib.sha256(big.read_bytes()).hexdigest()
+    monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail(f"{self} read whole"))
+    dest = tmp_path / "out" / "big.bin"
+    dest.parent.mkdir()
+    data._fetch(big.as_uri(), dest, expected, progress=False)  # raises on a mismatch
+    assert data._sha256_file(dest) == expected and not dest.with_name("big.bin.part").exists()
+
+
+def test_preload_in_workers_fills_the_same_cache(tmp_path):
+    make_generic(tmp_path, stems=("a", "b", "c"))
+    pairs = data.find_pairs(tmp_path)
+    serial = data.FolderDataset(pairs, img_size=16).preload(progress=False)
+    parallel = data.FolderDataset(pairs, img_size=16).preload(progress=False, workers=2)
+    for (im1, m1), (im2, m2) in zip(serial._cache, parallel._cache):
+        assert np.array_equal(im1, im2) and np.array_equal(m1, m2)
+    synth = data.SyntheticLesions(5, size=24, seed=2).preload(progress=False, workers=1)
+    assert sorted(synth._cache) == list(range(5))
+    assert np.array_equal(synth.sample(3)[0], data.synthetic_sample(data.synthetic_seed(2, 3), 24)[0])
