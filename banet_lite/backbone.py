@@ -16,7 +16,9 @@ resolution. With bottlenecks (depth 50/101) C = (256, 512, 1024, 2048); with bas
 
 The module and parameter names match torchvision's ResNet (`conv1`, `bn1`, `layer1.0.conv1`,
 `layer1.0.downsample.0`, ...), so ImageNet weights load straight in with
-`load_pretrained_backbone`, with no torchvision installed.
+`load_pretrained_backbone`, with no torchvision installed. Offline, put torchvision's file
+(`imagenet_weights_name(depth)`, e.g. resnet50-0676ba61.pth) at `imagenet_weights_path(depth)`
+(the torch hub cache), or pass the file's path instead of "imagenet".
 """
 
 from __future__ import annotations
@@ -152,13 +154,55 @@ class DilatedResNet(nn.Module):
         return [x1, x2, x3, x4]
 
 
+def imagenet_weights_name(depth: int) -> str:
+    """torchvision's file name for the ImageNet ResNet of `depth`, e.g. "resnet50-0676ba61.pth"."""
+    if depth not in IMAGENET_URLS:
+        raise ValueError(f"depth={depth}: no ImageNet weights; torchvision has them for {sorted(IMAGENET_URLS)}")
+    return IMAGENET_URLS[depth].rsplit("/", 1)[1]
+
+
+def imagenet_weights_path(depth: int) -> Path:
+    """Where torch.hub keeps (and where an offline machine needs) that file:
+    `torch.hub.get_dir()/checkpoints/<name>` (`$TORCH_HOME/hub/...`, default ~/.cache/torch/hub/...)."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / imagenet_weights_name(depth)
+
+
+def fetch_imagenet_weights(depth: int, progress: bool = True) -> Path:
+    """The local path of torchvision's ImageNet ResNet-`depth` weights, downloaded into the torch hub
+    cache on first use (SHA-256 prefix checked, as torch.hub does). Offline and not cached: a
+    RuntimeError that names the exact file and the folder to put it in."""
+    path = imagenet_weights_path(depth)
+    if path.is_file():
+        return path
+    url = IMAGENET_URLS[depth]
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        hash_prefix = torch.hub.HASH_REGEX.search(path.name).group(1)
+        torch.hub.download_url_to_file(url, str(path), hash_prefix, progress=progress)
+    except (urllib.error.URLError, OSError) as exc:
+        raise RuntimeError(
+            f"ImageNet weights for ResNet-{depth} are not in the torch hub cache and could not be downloaded "
+            f"from {url} ({exc}). Offline? Download {path.name} on another machine and place it in "
+            f"{path.parent}/ (i.e. {path}), or pass its local path instead: "
+            f"pretrained='path/to/{path.name}' (--pretrained path/to/{path.name})") from exc
+    return path
+
+
+def describe_weights(source: str | os.PathLike, depth: int) -> str:
+    """Where `load_pretrained_backbone(model, source)` takes the weights from, in words (for logs)."""
+    if source == "imagenet":
+        return f"ImageNet (torchvision ResNet-{depth}, {imagenet_weights_path(depth)})"
+    return str(source)
+
+
 def load_pretrained_backbone(model: nn.Module, source: str | os.PathLike = "imagenet") -> list[str]:
     """Load ResNet weights (torchvision key names) into `model.backbone` (or `model` itself).
 
-    `source` is "imagenet" (torchvision's weights for the backbone's depth, via torch.hub and
-    its cache), an http(s):// or file:// URL, or a local `.pth` file. Keys of the classifier
-    (`fc.*`) are dropped; every backbone parameter must be found with the right shape.
-    Returns the list of checkpoint keys that were not used.
+    `source` is "imagenet" (torchvision's weights for the backbone's depth, from the torch hub
+    cache, downloaded there on first use; see `fetch_imagenet_weights`), an http(s):// or file://
+    URL, or a local `.pth` file. Keys of the classifier (`fc.*`) are dropped; every backbone
+    parameter and BN statistic must be found with the right shape. Returns the list of
+    checkpoint keys that were not used.
     """
     backbone = getattr(model, "backbone", model)
     if not isinstance(backbone, DilatedResNet):
@@ -167,7 +211,7 @@ def load_pretrained_backbone(model: nn.Module, source: str | os.PathLike = "imag
         if backbone.base_width != 64:
             raise ValueError(f"ImageNet weights exist for base_width 64 only (this backbone: "
                              f"{backbone.base_width}); use the 'paper' preset or depth/base_width 64")
-        source = IMAGENET_URLS[backbone.depth]
+        source = fetch_imagenet_weights(backbone.depth)
     source = str(source)
     if "://" in source:
         try:
@@ -180,10 +224,15 @@ def load_pretrained_backbone(model: nn.Module, source: str | os.PathLike = "imag
                 f"load_pretrained_backbone(model, 'resnet{backbone.depth}.pth') or "
                 f"--pretrained path/to/resnet{backbone.depth}.pth") from exc
     else:
-        path = Path(source)
+        path = Path(source).expanduser()
         if not path.is_file():
             raise FileNotFoundError(f"{path}: backbone weights file not found")
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise ValueError(f"{path}: not a readable weights file ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(state, dict):
+        raise ValueError(f"{source}: not a state dict (found {type(state).__name__})")
     state = state.get("state_dict", state)  # some checkpoints nest the weights
 
     own = backbone.state_dict()

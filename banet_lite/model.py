@@ -15,12 +15,13 @@ work: the decoder resizes whenever two stages disagree, and the outputs are resi
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 
 from torch import Tensor, nn
 
 from .aspp import ASPP
-from .backbone import DilatedResNet
+from .backbone import IMAGENET_URLS, DilatedResNet, load_pretrained_backbone
 from .cff import CrossFeatureFusion
 from .config import BANetConfig, get_config
 from .decoder import Decoder
@@ -86,18 +87,70 @@ class BANet(nn.Module):
         )
 
 
-def build_model(name: str | BANetConfig = "paper", **overrides) -> nn.Module:
+UNET_OPTIONS = ("num_classes", "base_width", "in_channels", "depth")  # what UNet(...) takes
+
+
+def check_unet_options(options: dict) -> None:
+    """A ValueError naming any option the U-Net baseline does not take (e.g. an ablation switch)."""
+    bad = sorted(set(options) - set(UNET_OPTIONS))
+    if bad:
+        raise ValueError(f"preset 'unet': option(s) {bad} do not apply to the U-Net baseline (it takes "
+                         f"{', '.join(UNET_OPTIONS)}); ablation switches belong to the BA-Net presets")
+
+
+def default_pretrained(name: str | BANetConfig = "paper", **overrides) -> str | None:
+    """The backbone weights a preset starts from by default: "imagenet" where torchvision has ImageNet
+    weights for its layout (ResNet-18/34/50/101 at base width 64, RGB input: the `paper` preset), else
+    None (`tiny`, `lite` and the `unet` baseline have no ImageNet counterpart and train from scratch)."""
+    if name == "unet":
+        return None
+    cfg = replace(name, **overrides) if isinstance(name, BANetConfig) else get_config(name, **overrides)
+    has_imagenet = cfg.base_width == 64 and cfg.depth in IMAGENET_URLS and cfg.in_channels == 3
+    return "imagenet" if has_imagenet else None
+
+
+def resolve_pretrained(pretrained: str | os.PathLike | None, name: str | BANetConfig = "paper",
+                       **overrides) -> str | None:
+    """`pretrained` as build_model and fit use it: "auto" -> `default_pretrained(name)`; None, "" or
+    "none" -> None; "imagenet", a URL or a file path (str) unchanged. Asking for weights a network
+    cannot take is a ValueError, raised here, before anything is built or downloaded."""
+    if pretrained is None or str(pretrained).strip().lower() in ("", "none"):
+        return None
+    if str(pretrained).lower() == "auto":
+        return default_pretrained(name, **overrides)
+    pretrained = str(pretrained)
+    if name == "unet":
+        raise ValueError(f"pretrained={pretrained!r}: the U-Net baseline has no ResNet backbone to load "
+                         f"weights into; use pretrained=None (or 'auto') with preset 'unet'")
+    if pretrained.lower() == "imagenet":
+        if default_pretrained(name, **overrides) is None:
+            cfg = name if isinstance(name, BANetConfig) else get_config(name, **overrides)
+            raise ValueError(
+                f"pretrained='imagenet': preset {cfg.preset!r} (ResNet-{cfg.depth} layout at base width "
+                f"{cfg.base_width}) has no ImageNet weights; they exist for base width 64 (the 'paper' preset)")
+        return "imagenet"
+    return pretrained
+
+
+def build_model(name: str | BANetConfig = "paper", pretrained: str | os.PathLike | None = None,
+                **overrides) -> nn.Module:
     """A BA-Net from a preset name ("tiny", "lite", "paper") or a config; "unet" for the baseline.
 
     Keyword overrides change config fields, e.g. build_model("paper", num_classes=1, use_aspp=False).
+    `pretrained` initialises the backbone: "imagenet" (torchvision's weights, from the torch hub cache,
+    downloaded on first use), an http(s)/file URL or a local `.pth` file with torchvision key names,
+    "auto" (`default_pretrained(name)`: ImageNet for `paper`), or None (random init, the default).
     """
-    if isinstance(name, BANetConfig):
-        return BANet(replace(name, **overrides))
+    pretrained = resolve_pretrained(pretrained, name, **overrides)
     if name == "unet":
         from .unet import UNet
 
+        check_unet_options(overrides)
         return UNet(**overrides)
-    return BANet(get_config(name, **overrides))
+    model = BANet(replace(name, **overrides) if isinstance(name, BANetConfig) else get_config(name, **overrides))
+    if pretrained:
+        load_pretrained_backbone(model, pretrained)
+    return model
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -74,3 +74,76 @@ def test_load_pretrained_errors_are_clear(tmp_path, monkeypatch):
     wide = bl.build_model("tiny", base_width=64)
     with pytest.raises(RuntimeError, match="pass its local path"):
         load_pretrained_backbone(wide, (tmp_path / "nowhere" / "resnet18-12345678.pth").as_uri())
+
+
+def _torchvision_file(path, depth=50):
+    """A torchvision-format ResNet state dict (random weights, plus the classifier) saved at `path`."""
+    state = _fake_imagenet_state(depth)
+    width = DilatedResNet(depth).channels[-1]
+    state["fc.weight"], state["fc.bias"] = torch.randn(1000, width), torch.randn(1000)
+    torch.save(state, path)
+    return state
+
+
+def test_build_model_paper_with_a_local_weights_file_equals_the_file(tmp_path):
+    path = tmp_path / "resnet50-local.pth"
+    state = _torchvision_file(path)
+    model = bl.build_model("paper", pretrained=str(path))
+    own = model.backbone.state_dict()
+    assert len(own) == 318 and set(state) - set(own) == {"fc.weight", "fc.bias"}
+    for key, value in own.items():
+        torch.testing.assert_close(value, state[key], rtol=0, atol=0, msg=key)
+    # the rest of the network is not touched: the same as without weights, given the same seed
+    torch.manual_seed(0)
+    with_file = bl.build_model("paper", pretrained=path).decoder.state_dict()
+    torch.manual_seed(0)
+    without = bl.build_model("paper").decoder.state_dict()
+    for key, value in without.items():
+        torch.testing.assert_close(with_file[key], value, rtol=0, atol=0, msg=key)
+
+
+def test_imagenet_comes_from_the_torch_hub_cache_without_network(tmp_path, monkeypatch):
+    from banet_lite import backbone
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "hub"))
+    path = backbone.imagenet_weights_path(50)
+    assert path == tmp_path / "hub" / "hub" / "checkpoints" / "resnet50-0676ba61.pth"
+    assert backbone.imagenet_weights_name(18) == "resnet18-f37072fd.pth"
+    path.parent.mkdir(parents=True)
+    state = _torchvision_file(path)
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("the cached file should have been used")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
+    net = DilatedResNet(50)
+    assert load_pretrained_backbone(net, "imagenet") == ["fc.bias", "fc.weight"]
+    torch.testing.assert_close(net.layer4[2].conv3.weight, state["layer4.2.conv3.weight"])
+    assert str(path) in backbone.describe_weights("imagenet", 50)
+
+
+def test_imagenet_offline_error_names_the_exact_file_and_folder(tmp_path, monkeypatch):
+    import urllib.error
+
+    from banet_lite import backbone
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "hub"))
+
+    def offline(url, dst, *args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    folder = tmp_path / "hub" / "hub" / "checkpoints"
+    with pytest.raises(RuntimeError) as err:
+        load_pretrained_backbone(DilatedResNet(50), "imagenet")
+    message = str(err.value)
+    assert "resnet50-0676ba61.pth" in message and str(folder) in message
+    assert backbone.IMAGENET_URLS[50] in message and "pass its local path" in message
+    assert not list(folder.glob("*"))  # nothing half-written left behind
+
+
+def test_a_weights_file_that_is_not_a_state_dict_is_named(tmp_path):
+    bad = tmp_path / "notes.pth"
+    bad.write_bytes(b"not torch")
+    with pytest.raises(ValueError, match="notes.pth"):
+        bl.build_model("tiny", base_width=64, pretrained=bad)

@@ -171,3 +171,35 @@ def test_tiny_overfits_one_small_synthetic_batch():
         pred = model(x).logits.argmax(1, keepdim=True).float()
     dice = (2 * (pred * y).sum() / (pred.sum() + y.sum())).item()
     assert dice > 0.9, dice
+
+
+# --------------------------------------------------------------- pretrained weights
+@pytest.mark.parametrize("preset, expected", [("paper", "imagenet"), ("lite", None), ("tiny", None), ("unet", None)])
+def test_default_pretrained_is_imagenet_only_where_the_layout_has_it(preset, expected):
+    from banet_lite.model import default_pretrained
+
+    assert default_pretrained(preset) == expected
+    assert default_pretrained("paper", base_width=32) is None  # no ImageNet weights at that width
+    assert default_pretrained("tiny", base_width=64) == "imagenet"  # ResNet-18 at width 64 has them
+
+
+def test_resolve_pretrained_spellings():
+    from banet_lite.model import resolve_pretrained
+
+    assert resolve_pretrained("auto", "paper") == "imagenet"
+    assert resolve_pretrained("auto", "lite") is None and resolve_pretrained("auto", "unet") is None
+    for none in (None, "", "none", "None"):
+        assert resolve_pretrained(none, "paper") is None
+    assert resolve_pretrained("w/resnet50.pth", "paper") == "w/resnet50.pth"
+
+
+def test_weights_the_network_cannot_take_are_a_clear_value_error():
+    with pytest.raises(ValueError, match="U-Net baseline has no ResNet backbone"):
+        bl.build_model("unet", pretrained="imagenet")
+    with pytest.raises(ValueError, match="U-Net baseline has no ResNet backbone"):
+        bl.build_model("unet", pretrained="resnet50.pth")
+    with pytest.raises(ValueError, match=r"\['use_pee'\] do not apply to the U-Net"):
+        bl.build_model("unet", use_pee=False)  # an ablation switch: a ValueError, not a TypeError
+    with pytest.raises(ValueError, match="preset 'tiny'.*no ImageNet weights"):
+        bl.build_model("tiny", pretrained="imagenet")
+    assert isinstance(bl.build_model("unet", pretrained="auto", base_width=4), bl.UNet)
