@@ -44,12 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:1, ...")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--num-classes", type=int, default=2)
-    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (images decoded once)")
     p.add_argument("--no-amp", action="store_true", help="full precision on CUDA")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--no-augment", action="store_true")
     p.add_argument("--aug-strength", type=float, default=1.0)
-    p.add_argument("--pretrained", help="backbone weights: imagenet, a URL or a .pth file")
+    p.add_argument("--pretrained", help="backbone weights: auto (ImageNet for paper, none for the other presets), "
+                                        "imagenet, none, a URL or a .pth file with torchvision key names "
+                                        "(default: none)")
     p.add_argument("--edge-pos-weight", type=float)
     p.add_argument("--synthetic-train", type=int, default=96, help="training images of the synthetic default")
     for flag in ABLATIONS:
@@ -72,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("download", help=f"fetch a public dataset: {', '.join(bdata.DATASETS)}")
     p.add_argument("name")
-    p.add_argument("--root", help="where datasets live (default: $BANET_DATA_DIR or ./data)")
+    p.add_argument("--root", help="where datasets live (default: $BANET_DATA_DIR, else the checkout's data/, "
+                                  "else ~/.cache/banet-lite/data)")
     return parser
 
 

@@ -12,7 +12,15 @@ here, so the test figures reported by `evaluate` are honest.
 Resuming is exact: shuffling uses a generator seeded by (seed, epoch), augmentation draws from
 (seed, epoch, index) (data.py), and the checkpoint holds model, optimizer, scheduler, AMP
 scaler, epoch, best score and RNG states. Training 4 epochs equals training 2, stopping and
-resuming for 2 more.
+resuming for 2 more (bit for bit on a CPU; on a GPU cuDNN's autotuned kernels may differ in the
+last bits).
+
+Backbone weights: `pretrained="auto"` starts the `paper` preset from torchvision's ImageNet
+ResNet-50 (the paper's and the reference's setting) and the other presets from random weights;
+"imagenet", a URL or a local `.pth` file ask for weights explicitly (model.py, backbone.py).
+
+On a GPU: channels_last, `cudnn.benchmark`, and mixed precision (`amp_settings`): bfloat16 where
+the GPU computes it natively (compute capability 8.0+), float16 with a GradScaler below (a T4).
 
 Several GPUs: run under `torchrun --nproc_per_node N -m banet_lite train ...`. Each process
 trains on its shard (DistributedSampler) inside DistributedDataParallel; rank 0 alone
@@ -35,10 +43,11 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from . import data as bdata
+from .backbone import describe_weights, fetch_imagenet_weights, load_pretrained_backbone
 from .config import BANetConfig, get_config
 from .losses import JointLoss
 from .metrics import batch_dice, probabilities_to_mask
-from .model import build_model
+from .model import build_model, check_unet_options, resolve_pretrained
 from .utils import default_device, seed_everything
 
 
@@ -49,7 +58,7 @@ class TrainConfig:
     preset: str = "tiny"  # tiny, lite, paper, or unet (the baseline, trained with lite's defaults)
     data_dir: str | None = None  # a folder dataset (images/ + masks/, or a native layout)
     dataset: str | None = None  # or a registry name (kvasir-seg, isic2018, ...), downloaded if needed
-    out: str = "runs/banet"
+    out: str = "runs/banet"  # any folder (created with its parents), e.g. a mounted Google Drive folder
     epochs: int | None = None
     batch_size: int | None = None
     img_size: int | None = None
@@ -59,10 +68,10 @@ class TrainConfig:
     num_classes: int = 2
     seed: int = 0
     device: str = "auto"  # auto -> cuda if available, else cpu
-    amp: bool = True  # mixed precision on CUDA (ignored on CPU)
+    amp: bool = True  # mixed precision on CUDA: bfloat16 from compute capability 8.0, else float16 (no-op on CPU)
     compile: bool = False  # torch.compile the model
     channels_last: bool = True
-    workers: int = 0  # DataLoader worker processes
+    workers: int = 0  # DataLoader worker processes (> 0: the images are decoded once, up front)
     augment: bool = True
     aug_strength: float = 1.0
     val_fraction: float = 0.1
@@ -70,7 +79,9 @@ class TrainConfig:
     synthetic_difficulty: float = 0.5
     side_weight: float = 1.0  # lambda_i of the joint loss
     edge_pos_weight: float | None = None
-    pretrained: str | None = None  # "imagenet", a URL or a .pth file for the backbone
+    # backbone init: None (random), "auto" (ImageNet where the preset has it: paper; else None),
+    # "imagenet", a URL or a .pth file with torchvision key names. Ignored when resuming.
+    pretrained: str | None = None
     resume: str | None = None  # a checkpoint to continue from (last.pt)
     time_budget: float | None = None  # seconds; stops after the epoch in progress
     stop_after: int | None = None  # end this run after N epochs; the schedule still spans `epochs`
@@ -84,6 +95,14 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "img_size", "lr"):
             if d[name] is None:
                 d[name] = getattr(base, name)
+        # "auto" -> "imagenet" or None. Options or weights the network cannot take: a ValueError now,
+        # before any data is read
+        if self.preset == "unet":
+            check_unet_options(self.model_overrides)
+            d["pretrained"] = resolve_pretrained(self.pretrained, "unet")
+        else:
+            overrides = {"num_classes": self.num_classes, **self.model_overrides}
+            d["pretrained"] = resolve_pretrained(self.pretrained, self.preset, **overrides)
         return TrainConfig(**d)
 
 
@@ -117,6 +136,22 @@ def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset]:
                                    difficulty=cfg.synthetic_difficulty, augment=cfg.augment)
     val = bdata.SyntheticLesions(n_val, cfg.img_size, seed=cfg.seed + 1_000, difficulty=cfg.synthetic_difficulty)
     return train, val
+
+
+def amp_settings(device_type: str, enabled: bool = True,
+                 capability: tuple[int, int] | None = None) -> tuple[torch.dtype | None, bool]:
+    """(autocast dtype or None for full precision, whether to use a GradScaler).
+
+    bfloat16 only where the GPU computes it natively, compute capability 8.0 and up (A100, L4, H100,
+    RTX 30xx+). Below (T4 7.5, V100 7.0, P100 6.0) `torch.cuda.is_bf16_supported()` can still be true
+    through emulation, which is slow, so those get float16 with loss scaling (a GradScaler), which
+    their tensor cores run natively. The CPU trains in float32.
+    """
+    if not enabled or device_type != "cuda":
+        return None, False
+    if capability is not None and tuple(capability) >= (8, 0):
+        return torch.bfloat16, False
+    return torch.float16, True
 
 
 def resolve_device(device: str) -> torch.device:
@@ -204,10 +239,17 @@ def fit(cfg: TrainConfig) -> FitResult:
     train_set, val_set = build_datasets(cfg)
     sampler = DistributedSampler(train_set, world, rank, shuffle=True, seed=cfg.seed) if world > 1 else None
     model = build_model(cfg.preset, num_classes=cfg.num_classes, **cfg.model_overrides)
-    if cfg.pretrained:
-        from .backbone import load_pretrained_backbone
-
-        load_pretrained_backbone(model, cfg.pretrained)
+    if cfg.pretrained and not cfg.resume:  # a resumed run takes every weight from its checkpoint
+        depth = model.backbone.depth
+        if world > 1 and cfg.pretrained == "imagenet":  # rank 0 downloads; the others find it cached
+            if main:
+                fetch_imagenet_weights(depth)
+            dist.barrier()
+        unused = load_pretrained_backbone(model, cfg.pretrained)
+        if main:
+            n = len(model.backbone.state_dict())
+            print(f"backbone: loaded {n} tensors from {describe_weights(cfg.pretrained, depth)}"
+                  + (f" (unused: {', '.join(unused)})" if unused else ""))
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
     model = model.to(device, memory_format=memory_format)
 
@@ -218,9 +260,16 @@ def fit(cfg: TrainConfig) -> FitResult:
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(  # poly: (1 - t/T)^0.9
         optimizer, lambda t: max(0.0, 1 - t / total_steps) ** cfg.poly_power)
-    use_amp = cfg.amp and device.type == "cuda"
-    amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
+    capability = torch.cuda.get_device_capability(device) if device.type == "cuda" else None
+    amp_dtype, use_scaler = amp_settings(device.type, cfg.amp, capability)
+    use_amp = amp_dtype is not None
+    scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick the fastest kernels
+        if main:
+            precision = f"{str(amp_dtype).removeprefix('torch.')} autocast" if use_amp else "float32"
+            print(f"device: {torch.cuda.get_device_name(device)} (compute capability "
+                  f"{capability[0]}.{capability[1]}), {precision}{' with a GradScaler' if use_scaler else ''}")
     loss_fn = JointLoss(side_weights=cfg.side_weight, edge_pos_weight=cfg.edge_pos_weight)
 
     start_epoch, best_score, history = 0, -1.0, []
@@ -229,7 +278,8 @@ def fit(cfg: TrainConfig) -> FitResult:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
-        scaler.load_state_dict(ckpt["scaler"])
+        if ckpt["scaler"] and use_scaler:  # empty when saved without float16 (CPU, bfloat16)
+            scaler.load_state_dict(ckpt["scaler"])
         start_epoch, best_score, history = ckpt["epoch"], ckpt["best_score"], list(ckpt["history"])
         torch.set_rng_state(ckpt["rng"]["torch"].cpu())
         if "cuda" in ckpt["rng"] and device.type == "cuda":
@@ -253,6 +303,11 @@ def fit(cfg: TrainConfig) -> FitResult:
                 "best_score": best_score, "config": model_config_dict(model, cfg.preset),
                 "train_config": asdict(cfg), "img_size": cfg.img_size, "history": history, "rng": rng}
 
+    if cfg.workers > 0 and hasattr(train_set, "preload"):
+        # Each epoch's DataLoader starts fresh worker processes, and a cache filled inside a worker dies
+        # with it: decode everything once here (in parallel), so that every worker starts with it.
+        train_set.preload(progress=main and cfg.progress, workers=cfg.workers)
+
     best_path, last_path = out / "best.pt", out / "last.pt"
     started, stopped_early = time.perf_counter(), None
     for epoch in range(start_epoch, cfg.epochs):
@@ -271,7 +326,7 @@ def fit(cfg: TrainConfig) -> FitResult:
         for images, masks in bar:
             images = images.to(device, non_blocking=True, memory_format=memory_format)
             masks = masks.to(device, non_blocking=True)
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):  # float32 when amp_dtype is None
                 out_ = train_model(images)
                 total, parts = loss_fn(out_, masks)
             if not torch.isfinite(total):
@@ -292,12 +347,15 @@ def fit(cfg: TrainConfig) -> FitResult:
             if hasattr(bar, "set_postfix"):
                 bar.set_postfix(loss=f"{sums['total'] / n_seen:.3f}", dice=f"{sums['dice'] / n_seen:.3f}")
 
+        train_seconds = time.perf_counter() - epoch_start  # every step ends in .item(): the GPU is done
+
         # ---- validation (rank 0), then every rank learns the score
-        val = evaluate_loss(model, val_set, loss_fn, device, cfg.batch_size, memory_format) if main else {}
+        val = evaluate_loss(model, val_set, loss_fn, device, cfg.batch_size, memory_format, amp_dtype) if main else {}
         row = {"epoch": epoch + 1, "train_loss": sums["total"] / n_seen, "train_dice": sums["dice"] / n_seen,
                **{f"train_{k}": v / n_seen for k, v in sums.items() if k not in ("total", "dice")},
                **{f"val_{k}": v for k, v in val.items()},
-               "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - epoch_start}
+               "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - epoch_start,
+               "train_images_per_s": n_seen * world / train_seconds}  # all ranks; data loading included
         history.append(row)
         score = _broadcast(val.get("dice", 0.0), device, world)
         if main:
@@ -325,16 +383,19 @@ def fit(cfg: TrainConfig) -> FitResult:
 
 @torch.no_grad()
 def evaluate_loss(model: nn.Module, dataset: Dataset, loss_fn: JointLoss, device: torch.device,
-                  batch_size: int, memory_format=torch.contiguous_format) -> dict[str, float]:
-    """Mean loss, Dice and Jaccard over a dataset at the model's input size."""
+                  batch_size: int, memory_format=torch.contiguous_format,
+                  amp_dtype: torch.dtype | None = None) -> dict[str, float]:
+    """Mean loss, Dice and Jaccard over a dataset at the model's input size (under autocast to
+    `amp_dtype` when given, as in training)."""
     was_training = model.training
     model.eval()
     loss_sum, dice_sum, jac_sum, n = 0.0, 0.0, 0.0, 0
     for images, masks in DataLoader(dataset, batch_size=batch_size):
         images = images.to(device, memory_format=memory_format)
         masks = masks.to(device)
-        out = model(images)
-        total, _ = loss_fn(out, masks)
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            out = model(images)
+            total, _ = loss_fn(out, masks)
         pred = probabilities_to_mask(out.logits.float())  # (B, H, W) bool
         target = masks[:, 0] > 0.5
         inter = (pred & target).sum((1, 2)).float()

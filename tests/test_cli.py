@@ -38,6 +38,11 @@ def test_train_evaluate_predict_round_trip(tmp_path, capsys):
         (["predict", "--checkpoint", "{tmp}/missing.pt", "--input", "{tmp}", "--output", "{tmp}/o"], "missing.pt"),
         (["download", "no-such-dataset"], "kvasir-seg"),
         (["train", "--preset", "huge", "--epochs", "1"], "huge"),
+        (["train", "--preset", "unet", "--pretrained", "imagenet", "--epochs", "1"], "U-Net baseline"),
+        (["train", "--preset", "unet", "--no-pee", "--epochs", "1"], "use_pee"),
+        (["train", "--preset", "lite", "--pretrained", "imagenet", "--epochs", "1"], "no ImageNet weights"),
+        (["train", "--preset", "tiny", "--pretrained", "{tmp}/missing.pth", "--epochs", "1", "--synthetic-train", "8",
+          "--img-size", "32", "--out", "{tmp}/run"], "missing.pth"),
     ],
 )
 def test_bad_input_is_one_clear_line(tmp_path, capsys, argv, needle):
@@ -58,3 +63,9 @@ def test_a_truncated_image_stops_training_before_it_starts_without_traceback(tmp
     assert "Traceback" not in proc.stderr
     assert victim.name in proc.stderr
     assert not (tmp_path / "run" / "last.pt").exists()
+
+
+def test_train_with_pretrained_auto_keeps_tiny_from_scratch(tmp_path, capsys):
+    assert main(["train", "--preset", "tiny", "--pretrained", "auto", "--epochs", "1", "--batch-size", "4",
+                 "--img-size", "32", "--synthetic-train", "8", "--out", str(tmp_path / "run"), "--device", "cpu"]) == 0
+    assert "backbone: loaded" not in capsys.readouterr().out

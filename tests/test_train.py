@@ -142,3 +142,95 @@ def test_evaluate_without_split_csv_uses_the_runs_seeded_test_split(tmp_path):
     rows, _ = evaluate(result.best_path, root, split="test", progress=False)
     expected = bdata.split_pairs(bdata.find_pairs(root), None, seed=5)["test"]
     assert [r["stem"] for r in rows] == [p.stem for p in expected]
+
+
+# ------------------------------------------------------------------- mixed precision
+@pytest.mark.parametrize(
+    "device_type, enabled, capability, dtype, scaler",
+    [
+        ("cuda", True, (7, 5), torch.float16, True),  # T4: bf16 only emulated -> float16 + GradScaler
+        ("cuda", True, (7, 0), torch.float16, True),  # V100
+        ("cuda", True, (6, 1), torch.float16, True),  # Pascal
+        ("cuda", True, (8, 0), torch.bfloat16, False),  # A100
+        ("cuda", True, (8, 9), torch.bfloat16, False),  # L4
+        ("cuda", True, (9, 0), torch.bfloat16, False),  # H100
+        ("cuda", True, None, torch.float16, True),  # unknown: the safe choice
+        ("cuda", False, (9, 0), None, False),  # amp=False: float32
+        ("cpu", True, None, None, False),  # CPU: float32, as before
+        ("cpu", False, None, None, False),
+    ],
+)
+def test_amp_settings_per_compute_capability(device_type, enabled, capability, dtype, scaler):
+    assert btrain.amp_settings(device_type, enabled, capability) == (dtype, scaler)
+
+
+# ------------------------------------------------------------------- backbone weights
+def test_pretrained_auto_resolves_per_preset_and_misuse_fails_before_any_data(tmp_path):
+    assert btrain.TrainConfig(preset="paper", pretrained="auto").resolved().pretrained == "imagenet"
+    assert btrain.TrainConfig(preset="lite", pretrained="auto").resolved().pretrained is None
+    assert btrain.TrainConfig(preset="unet", pretrained="auto").resolved().pretrained is None
+    assert btrain.TrainConfig(preset="paper").resolved().pretrained is None  # the default: as before
+    with pytest.raises(ValueError, match="U-Net baseline"):
+        btrain.fit(small_config(tmp_path, preset="unet", pretrained="imagenet", data_dir=str(tmp_path / "none")))
+    with pytest.raises(ValueError, match="use_pee"):
+        btrain.fit(small_config(tmp_path, preset="unet", model_overrides={"use_pee": False}))
+    assert not (tmp_path / "run").exists()
+
+
+def test_fit_loads_a_weights_file_says_so_and_a_resume_does_not_need_it(tmp_path, capsys):
+    from banet_lite.backbone import DilatedResNet
+
+    torch.manual_seed(7)
+    state = {k: torch.randn_like(v.float()).to(v.dtype) if v.dtype.is_floating_point else v
+             for k, v in DilatedResNet(18, base_width=8).state_dict().items()}  # the tiny preset's backbone
+    state["fc.weight"], state["fc.bias"] = torch.randn(1000, 64), torch.randn(1000)
+    weights = tmp_path / "tiny_backbone.pth"
+    torch.save(state, weights)
+    first = btrain.fit(small_config(tmp_path, pretrained=str(weights), stop_after=1, epochs=2))
+    out = capsys.readouterr().out
+    assert f"backbone: loaded 120 tensors from {weights} (unused: fc.bias, fc.weight)" in out
+    assert btrain.load_checkpoint(first.last_path)["train_config"]["pretrained"] == str(weights)
+
+    # the weights were trained from the file's values (one epoch moves them only a little)
+    start, trained = state["layer1.0.conv1.weight"], first.model.backbone.layer1[0].conv1.weight.detach()
+    assert (trained - start).abs().mean() < 0.1 * start.abs().mean()
+
+    weights.unlink()  # resuming takes every weight from the checkpoint
+    resumed = btrain.fit(small_config(tmp_path, pretrained=str(weights), epochs=2, resume=str(first.last_path)))
+    assert len(resumed.history) == 2 and "backbone: loaded" not in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------- DataLoader workers
+def test_workers_decode_every_image_once_across_epochs(tmp_path, monkeypatch):
+    from banet_lite import data as bdata
+
+    root = write_synthetic_dataset(tmp_path / "synth", n=14, size=40, seed=1)
+    log = tmp_path / "decoded.txt"
+    real_load_image = bdata.load_image
+
+    def counting_load_image(path, *args, **kwargs):  # appends to a file: counts in worker processes too
+        with open(log, "a") as f:
+            f.write(f"{Path(path).name}\n")
+        return real_load_image(path, *args, **kwargs)
+
+    monkeypatch.setattr(bdata, "load_image", counting_load_image)
+    result = btrain.fit(small_config(tmp_path, data_dir=str(root), epochs=2, workers=1))
+    assert len(result.history) == 2
+    decoded = log.read_text().splitlines()
+    splits = bdata.split_pairs(bdata.find_pairs(root), bdata.read_split_csv(root), seed=3)
+    assert sorted(decoded) == sorted(p.image.name for p in splits["train"] + splits["val"])  # once each
+    assert all(row["train_images_per_s"] > 0 for row in result.history)
+
+
+def test_workers_do_not_change_the_result(tmp_path):
+    root = write_synthetic_dataset(tmp_path / "synth", n=14, size=40, seed=1)
+    plain = btrain.fit(small_config(tmp_path, out=str(tmp_path / "w0"), data_dir=str(root), epochs=2))
+    workers = btrain.fit(small_config(tmp_path, out=str(tmp_path / "w2"), data_dir=str(root), epochs=2, workers=2))
+    for name, value in plain.model.state_dict().items():
+        torch.testing.assert_close(workers.model.state_dict()[name], value, rtol=0, atol=0, msg=name)
+
+
+def test_out_may_be_a_new_nested_folder(tmp_path):
+    out = tmp_path / "drive" / "MyDrive" / "banet" / "run1"  # e.g. a mounted Google Drive folder
+    result = btrain.fit(small_config(tmp_path, out=str(out), epochs=1))
+    assert result.last_path == out / "last.pt" and (out / "history.csv").exists()
