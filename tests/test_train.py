@@ -186,7 +186,9 @@ def test_fit_loads_a_weights_file_says_so_and_a_resume_does_not_need_it(tmp_path
     state["fc.weight"], state["fc.bias"] = torch.randn(1000, 64), torch.randn(1000)
     weights = tmp_path / "tiny_backbone.pth"
     torch.save(state, weights)
-    first = btrain.fit(small_config(tmp_path, pretrained=str(weights), stop_after=1, epochs=2))
+    out = tmp_path / "drive" / "MyDrive" / "banet" / "run"  # any new folder, e.g. on a mounted Google Drive
+    first = btrain.fit(small_config(tmp_path, out=str(out), pretrained=str(weights), stop_after=1, epochs=2))
+    assert first.last_path == out / "last.pt" and (out / "history.csv").exists()
     out = capsys.readouterr().out
     assert f"backbone: loaded 120 tensors from {weights} (unused: fc.bias, fc.weight)" in out
     assert btrain.load_checkpoint(first.last_path)["train_config"]["pretrained"] == str(weights)
@@ -196,7 +198,8 @@ def test_fit_loads_a_weights_file_says_so_and_a_resume_does_not_need_it(tmp_path
     assert (trained - start).abs().mean() < 0.1 * start.abs().mean()
 
     weights.unlink()  # resuming takes every weight from the checkpoint
-    resumed = btrain.fit(small_config(tmp_path, pretrained=str(weights), epochs=2, resume=str(first.last_path)))
+    resumed = btrain.fit(small_config(tmp_path, out=str(out), pretrained=str(weights), epochs=2,
+                                      resume=str(first.last_path)))
     assert len(resumed.history) == 2 and "backbone: loaded" not in capsys.readouterr().out
 
 
@@ -228,9 +231,3 @@ def test_workers_do_not_change_the_result(tmp_path):
     workers = btrain.fit(small_config(tmp_path, out=str(tmp_path / "w2"), data_dir=str(root), epochs=2, workers=2))
     for name, value in plain.model.state_dict().items():
         torch.testing.assert_close(workers.model.state_dict()[name], value, rtol=0, atol=0, msg=name)
-
-
-def test_out_may_be_a_new_nested_folder(tmp_path):
-    out = tmp_path / "drive" / "MyDrive" / "banet" / "run1"  # e.g. a mounted Google Drive folder
-    result = btrain.fit(small_config(tmp_path, out=str(out), epochs=1))
-    assert result.last_path == out / "last.pt" and (out / "history.csv").exists()
