@@ -186,11 +186,11 @@ def test_fit_loads_a_weights_file_says_so_and_a_resume_does_not_need_it(tmp_path
     state["fc.weight"], state["fc.bias"] = torch.randn(1000, 64), torch.randn(1000)
     weights = tmp_path / "tiny_backbone.pth"
     torch.save(state, weights)
-    out = tmp_path / "drive" / "MyDrive" / "banet" / "run"  # any new folder, e.g. on a mounted Google Drive
-    first = btrain.fit(small_config(tmp_path, out=str(out), pretrained=str(weights), stop_after=1, epochs=2))
-    assert first.last_path == out / "last.pt" and (out / "history.csv").exists()
-    out = capsys.readouterr().out
-    assert f"backbone: loaded 120 tensors from {weights} (unused: fc.bias, fc.weight)" in out
+    run = tmp_path / "drive" / "MyDrive" / "banet" / "run"  # any new folder, e.g. on a mounted Google Drive
+    first = btrain.fit(small_config(tmp_path, out=str(run), pretrained=str(weights), stop_after=1, epochs=2))
+    assert first.last_path == run / "last.pt" and (run / "history.csv").exists()
+    log = capsys.readouterr().out
+    assert f"backbone: loaded 120 tensors from {weights} (unused: fc.bias, fc.weight)" in log
     assert btrain.load_checkpoint(first.last_path)["train_config"]["pretrained"] == str(weights)
 
     # the weights were trained from the file's values (one epoch moves them only a little)
@@ -198,7 +198,7 @@ def test_fit_loads_a_weights_file_says_so_and_a_resume_does_not_need_it(tmp_path
     assert (trained - start).abs().mean() < 0.1 * start.abs().mean()
 
     weights.unlink()  # resuming takes every weight from the checkpoint
-    resumed = btrain.fit(small_config(tmp_path, out=str(out), pretrained=str(weights), epochs=2,
+    resumed = btrain.fit(small_config(tmp_path, out=str(run), pretrained=str(weights), epochs=2,
                                       resume=str(first.last_path)))
     assert len(resumed.history) == 2 and "backbone: loaded" not in capsys.readouterr().out
 
