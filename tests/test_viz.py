@@ -204,7 +204,7 @@ def test_widget_updates_the_image(explorer):
     import ipywidgets as widgets
 
     box = explorer.widget()
-    assert isinstance(box, widgets.VBox)
+    assert isinstance(box, widgets.VBox) and "banet-explorer" in box._dom_classes
     c = explorer.controls
     assert {n: c[n].description for n in ("image", "stage", "map", "reduction", "channel")} == {
         n: n for n in ("image", "stage", "map", "reduction", "channel")
@@ -222,3 +222,27 @@ def test_widget_updates_the_image(explorer):
     assert not c["channel"].disabled and c["channel"].max == 3  # R = 4 channels
     c["map"].value = "Final prediction"
     assert c["stage"].disabled and c["reduction"].disabled
+
+
+def test_widget_text_form_is_short_and_deterministic(explorer):
+    box = explorer.widget()
+    text = "MapExplorer widget: 2 images, 4 stages, 7 maps"
+    assert repr(box) == text and len(text) <= 110  # ipywidgets (7 and 8) cut a longer text at 110 characters
+    if hasattr(box, "_repr_mimebundle_"):  # ipywidgets 8; 7 sends the same text from _ipython_display_
+        bundle = box._repr_mimebundle_()
+        assert bundle["text/plain"] == text and "application/vnd.jupyter.widget-view+json" in bundle
+
+
+def test_display_in_a_kernel_shows_the_widget_itself_then_a_picture(explorer, monkeypatch):
+    """display(widget), not a hand-made mime bundle: Colab's widget manager and ipywidgets 7 need the widget."""
+    import IPython.display
+    import ipywidgets as widgets
+
+    shown = []
+    monkeypatch.setattr(viz, "_in_ipython_kernel", lambda: True)
+    monkeypatch.setattr(IPython.display, "display", lambda *objs, **kwargs: shown.append((objs, kwargs)))
+    assert explorer.display() is None
+    assert len(shown) == 2 and all(len(objs) == 1 and not kwargs for objs, kwargs in shown)
+    widget, picture = shown[0][0][0], shown[1][0][0]
+    assert isinstance(widget, widgets.VBox) and "banet-explorer" in widget._dom_classes
+    assert isinstance(picture, IPython.display.Image) and picture.data[:8] == b"\x89PNG\r\n\x1a\n"
