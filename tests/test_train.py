@@ -206,6 +206,7 @@ def test_fit_loads_a_weights_file_says_so_and_a_resume_does_not_need_it(tmp_path
 # ------------------------------------------------------------------- DataLoader workers
 def test_workers_decode_every_image_once_across_epochs(tmp_path, monkeypatch):
     from banet_lite import data as bdata
+    from banet_lite.data import datasets
 
     root = write_synthetic_dataset(tmp_path / "synth", n=14, size=40, seed=1)
     log = tmp_path / "decoded.txt"
@@ -216,7 +217,7 @@ def test_workers_decode_every_image_once_across_epochs(tmp_path, monkeypatch):
             f.write(f"{Path(path).name}\n")
         return real_load_image(path, *args, **kwargs)
 
-    monkeypatch.setattr(bdata, "load_image", counting_load_image)
+    monkeypatch.setattr(datasets, "load_image", counting_load_image)  # where FolderDataset looks it up
     result = btrain.fit(small_config(tmp_path, data_dir=str(root), epochs=2, workers=1))
     assert len(result.history) == 2
     decoded = log.read_text().splitlines()

@@ -1,0 +1,41 @@
+"""Data: everything the model eats, one concept per file.
+
+    synthetic.py   the embedded default dataset: low-contrast synthetic lesions, painted with numpy
+    folders.py     image/mask pairs on disk (generic, Kvasir-SEG, ISIC 2018, PH2), validation, splits
+    transforms.py  resize, ImageNet normalisation (and its inverse), the paper's augmentation
+    datasets.py    the torch datasets `SyntheticLesions` and `FolderDataset`
+    downloads.py   the public datasets: registry, `data_root()`, resumable checked downloads
+
+A dataset item is a pair
+
+    image: float32 (3, S, S), ImageNet-normalised        mask: float32 (1, S, S) in {0, 1}
+
+Every public name is re-exported here, so `bl.data.find_pairs` and friends work as before.
+"""
+
+from ..errors import DatasetError
+from .datasets import FolderDataset, SyntheticLesions
+from .downloads import DATASETS, DatasetSource, RemoteFile, data_root, download, resolve_data, safe_extract
+from .folders import (
+    IMAGE_EXTENSIONS,
+    MASK_SUFFIXES,
+    SPLITS,
+    Pair,
+    find_pairs,
+    load_image,
+    load_mask,
+    load_splits,
+    read_split_csv,
+    split_pairs,
+    validate_pairs,
+)
+from .synthetic import synthetic_sample, synthetic_seed, write_synthetic_dataset
+from .transforms import IMAGENET_MEAN, IMAGENET_STD, augment_pair, denormalize, normalize, resize_image, resize_mask
+
+__all__ = [
+    "DATASETS", "IMAGENET_MEAN", "IMAGENET_STD", "IMAGE_EXTENSIONS", "MASK_SUFFIXES", "SPLITS", "DatasetError",
+    "DatasetSource", "FolderDataset", "Pair", "RemoteFile", "SyntheticLesions", "augment_pair", "data_root",
+    "denormalize", "download", "find_pairs", "load_image", "load_mask", "load_splits", "normalize",
+    "read_split_csv", "resize_image", "resize_mask", "resolve_data", "safe_extract", "split_pairs",
+    "synthetic_sample", "synthetic_seed", "validate_pairs", "write_synthetic_dataset",
+]

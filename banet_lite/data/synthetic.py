@@ -1,0 +1,215 @@
+"""Synthetic lesions: the embedded default dataset, painted with numpy in a few milliseconds.
+
+`synthetic_sample(seed)` paints a low-contrast, textured, fuzzy-edged blob (a skin lesion or a colon
+polyp) under uneven light, with sensor noise, hairs and specular spots. The boundary is hard to see on
+purpose, so that a boundary-aware model has something to gain. `write_synthetic_dataset` writes n of
+them as an `images/ + masks/ + split.csv` folder that the folder code reads like any real dataset.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..files import atomic_write, save_png
+
+#
+# A sample is painted in float RGB in [0, 1], channel-first, layered like a photograph:
+#
+#   background colour, blended toward the lesion colour by a soft alpha (the fuzzy boundary)
+#   -> hairs (dark curves) -> x texture (smooth noise) x uneven illumination -> specular spots
+#   -> sensor noise
+#
+# The lesion outline is a star-shaped radial function r(theta) = r0 (1 + sum_k a_k cos(k theta + phi_k))
+# plus a smooth noise wobble. The mask is exactly where the signed distance d = r(theta) - rho is positive;
+# the image uses alpha = sigmoid(d / w), so the true boundary is the 50% level of a blurred edge.
+# `difficulty` in [0, 1] lowers the contrast, widens the edge blur and adds noise.
+
+# (background RGB, lesion target RGB) for each look; the lesion colour is pulled from the background
+# toward its target by the contrast, so the two stay close.
+_PALETTES = {
+    "skin": ((0.86, 0.66, 0.56), (0.42, 0.26, 0.18)),   # dermoscopy: beige-pink skin, brown lesion
+    "colon": ((0.80, 0.40, 0.34), (0.93, 0.62, 0.52)),  # colonoscopy: red mucosa, paler polyp
+}
+
+
+@functools.lru_cache(maxsize=64)
+def _lerp_table(size: int, cells: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each of `size` pixels: the grid cell to its left and a smoothstep weight toward the next one."""
+    pos = np.linspace(0.0, cells, size)
+    i0 = np.minimum(pos.astype(np.int64), cells - 1)
+    f = pos - i0
+    f = f * f * (3.0 - 2.0 * f)  # smoothstep hides the grid lines
+    return i0, f.astype(np.float32)
+
+
+def _fractal_noise(rng: np.random.Generator, size: int, cells: Sequence[int]) -> np.ndarray:
+    """Smooth random field in [-1, 1], (size, size): value-noise octaves, each half the previous amplitude.
+
+    One octave is a random (c+1) x (c+1) grid interpolated up to (size, size), rows then columns.
+    (Gathers, not matrix products: BLAS thread start-up costs more than the whole sample.)
+    """
+    out = np.zeros((size, size), np.float32)
+    amp = 1.0
+    for c in cells:
+        i0, f = _lerp_table(size, c)
+        grid = rng.uniform(-1.0, 1.0, (c + 1, c + 1)).astype(np.float32)
+        rows = (grid[i0] + f[:, None] * (grid[i0 + 1] - grid[i0])).T  # (c+1, size)
+        out += amp * (rows[i0] + f[:, None] * (rows[i0 + 1] - rows[i0])).T  # (size, size)
+        amp *= 0.5
+    return out / (2.0 - 2.0 * amp)  # the amplitudes sum to 2 - 2 * amp
+
+
+def _blur3(a: np.ndarray) -> np.ndarray:
+    """Separable [1, 2, 1] / 4 blur of a 2-D array (edges replicated)."""
+    p = np.pad(a, 1, mode="edge")
+    a = 0.25 * p[:-2, 1:-1] + 0.5 * p[1:-1, 1:-1] + 0.25 * p[2:, 1:-1]
+    p = np.pad(a, 1, mode="edge")
+    return 0.25 * p[1:-1, :-2] + 0.5 * p[1:-1, 1:-1] + 0.25 * p[1:-1, 2:]
+
+
+def _hair_map(rng: np.random.Generator, size: int) -> np.ndarray:
+    """1-4 thin dark curves (quadratic Bezier), anti-aliased, as a coverage map in [0, 1]."""
+    cover = np.zeros((size, size), np.float32)
+    t = np.linspace(0.0, 1.0, 3 * size, dtype=np.float32)[:, None]  # (T, 1)
+    width = max(1, round(size / 160))
+    for _ in range(rng.integers(1, 5)):
+        p0, p1, p2 = rng.uniform(-0.1, 1.1, (3, 2)) * size
+        pts = (1 - t) ** 2 * p0 + 2 * (1 - t) * t * p1 + t**2 * p2  # (T, 2) as (x, y)
+        pts = pts[((pts >= 0) & (pts < size)).all(axis=1)].astype(np.int64)  # drop points off the image
+        for dy in range(width):
+            cover[np.minimum(pts[:, 1] + dy, size - 1), pts[:, 0]] = 1.0
+    return np.clip(_blur3(cover) * 1.6, 0.0, 1.0)
+
+
+def synthetic_sample(seed: int, size: int = 128, difficulty: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """One synthetic lesion: `(image uint8 (H, W, 3), mask uint8 (H, W) in {0, 1})`, fixed by `seed`.
+
+    The mask is never empty: the lesion's centre lies on a pixel inside the image.
+    """
+    if size < 8:
+        raise ValueError(f"size: must be at least 8, got {size}")
+    if not 0.0 <= difficulty <= 1.0:
+        raise ValueError(f"difficulty: must be in [0, 1], got {difficulty}")
+    rng = np.random.default_rng(seed)
+
+    def uni(lo: float, hi: float) -> float:  # a Python float keeps the array maths in float32
+        return float(rng.uniform(lo, hi))
+
+    look = "skin" if rng.random() < 0.5 else "colon"
+    bg_rgb, target_rgb = (np.asarray(c, np.float32).reshape(3, 1, 1) for c in _PALETTES[look])
+    bg_rgb = np.clip(bg_rgb + rng.normal(0, 0.04, (3, 1, 1)).astype(np.float32), 0.05, 0.95)
+    target_rgb = np.clip(target_rgb + rng.normal(0, 0.05, (3, 1, 1)).astype(np.float32), 0.05, 0.95)
+
+    # Pixel coordinates, broadcastable: y down (H, 1), x right (1, W).
+    y = np.arange(size, dtype=np.float32)[:, None]
+    x = np.arange(size, dtype=np.float32)[None, :]
+
+    # Lesion outline. The centre sits on a pixel, so that pixel has rho = 0 and is always inside.
+    cy, cx = (int(rng.integers(round(0.25 * size), round(0.75 * size) + 1)) for _ in range(2))
+    r0 = size * uni(0.10, 0.30)
+    aspect, tilt = uni(0.6, 1.0), uni(0.0, math.pi)
+    u = (x - cx) * math.cos(tilt) + (y - cy) * math.sin(tilt)  # rotate, then squash v: an ellipse
+    v = ((y - cy) * math.cos(tilt) - (x - cx) * math.sin(tilt)) / aspect
+    rho, theta = np.hypot(u, v), np.arctan2(v, u)  # (H, W)
+    radius = np.ones_like(theta)
+    for k in range(2, 6):  # a few low Fourier harmonics: lobes and dents
+        radius += uni(0.0, 0.3 / k) * np.cos(k * theta + uni(0.0, 2 * math.pi))
+    d = r0 * radius - rho  # signed distance-like in pixels, > 0 inside, (H, W)
+    d += 0.12 * r0 * _fractal_noise(rng, size, (6, 12, 24))  # ragged, irregular border
+    mask = (d > 0).astype(np.uint8)
+
+    # Soft alpha: the blurred edge, wider with difficulty. The lesion also fades toward its border
+    # (thinner pigment, flatter polyp), so the edge has less contrast than the centre.
+    edge = size * (0.006 + 0.03 * difficulty) * uni(0.6, 1.4)
+    alpha = 0.5 + 0.5 * np.tanh(d / (2.0 * edge))  # = sigmoid(d / edge), without overflow
+    alpha *= 0.55 + 0.45 * np.clip(d / (0.5 * r0), 0.0, 1.0)  # (H, W)
+
+    # Colour: the background pulled toward the lesion colour by alpha. The lesion colour itself is the
+    # background moved toward the palette's lesion target by `contrast`, which falls with difficulty.
+    # Painted channel-first, (3, H, W), which numpy broadcasts fastest.
+    contrast = uni(0.4, 0.75) * (1.2 - 0.8 * difficulty)
+    delta = contrast * (target_rgb - bg_rgb)  # (3, 1, 1)
+    floor = 0.07 - 0.04 * difficulty  # but at least this much in one channel: faint, never invisible
+    delta *= max(1.0, floor / max(float(np.abs(delta).max()), 1e-6))
+    les_rgb = bg_rgb + delta
+    img = bg_rgb + alpha * (les_rgb - bg_rgb)  # (3, H, W)
+
+    # Hairs: dark curves, mostly on skin.
+    if rng.random() < (0.45 if look == "skin" else 0.05):
+        hair = _hair_map(rng, size) * uni(0.5, 0.85)  # (H, W)
+        img += hair * (np.asarray([0.12, 0.08, 0.06], np.float32).reshape(3, 1, 1) - img)
+
+    # Shading, one (H, W) factor: texture (smooth value noise; the lesion's is finer and stronger than
+    # the background's) times uneven illumination (a linear gradient and an off-centre vignette).
+    bg_tex = uni(0.06, 0.14) * _fractal_noise(rng, size, (3, 9, 27))  # (H, W)
+    les_tex = uni(0.12, 0.25) * _fractal_noise(rng, size, (5, 16, 40))
+    gy, gx = uni(-0.35, 0.35), uni(-0.35, 0.35)
+    vy, vx, vig = uni(0.3, 0.7) * size, uni(0.3, 0.7) * size, uni(0.2, 0.9)
+    vignette = vig * ((y - vy) ** 2 + (x - vx) ** 2) / size**2  # (H, W)
+    light = 1.0 + gy * (y / size - 0.5) + gx * (x / size - 0.5) - vignette
+    img *= (1.0 + bg_tex + alpha * (les_tex - bg_tex)) * np.clip(light, 0.3, 1.5)
+
+    # Specular highlights: small bright spots, mostly in the colon, half of them on the lesion itself.
+    if rng.random() < (0.55 if look == "colon" else 0.15):
+        for _ in range(int(rng.integers(1, 7))):
+            if rng.random() < 0.5:
+                sy, sx = cy + uni(-0.7, 0.7) * r0, cx + uni(-0.7, 0.7) * r0
+            else:
+                sy, sx = uni(0, size), uni(0, size)
+            sigma = size * uni(0.004, 0.015)
+            r = int(3 * sigma) + 1
+            y0, y1 = min(max(0, int(sy) - r), size), min(max(0, int(sy) + r + 1), size)
+            x0, x1 = min(max(0, int(sx) - r), size), min(max(0, int(sx) + r + 1), size)
+            g = np.exp(-((y[y0:y1] - sy) ** 2 + (x[:, x0:x1] - sx) ** 2) / (2 * sigma**2))  # (h, w)
+            img[:, y0:y1, x0:x1] += g * (1.05 - img[:, y0:y1, x0:x1])
+
+    # Sensor noise: uniform with standard deviation sigma (a third of the cost of Gaussian draws).
+    sigma = 0.012 + 0.035 * difficulty
+    img += (rng.random(img.shape, dtype=np.float32) - 0.5) * (sigma * math.sqrt(12.0))
+    image = (np.clip(img, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8).transpose(1, 2, 0)  # (H, W, 3)
+    image = np.ascontiguousarray(image)
+    return image, mask
+
+
+def synthetic_seed(seed: int, i: int) -> int:
+    """The `synthetic_sample` seed of item i in a synthetic dataset made with `seed`."""
+    return seed * 100_003 + i
+
+
+def write_synthetic_dataset(
+    out: str | Path, n: int, size: int, seed: int = 0, difficulty: float = 0.5, test_fraction: float = 0.2
+) -> Path:
+    """Write `n` synthetic samples as a folder dataset and return `out`.
+
+    Layout: `out/images/synth_0000.png` (RGB), `out/masks/synth_0000.png` (L, 0/255) and `out/split.csv`
+    (`stem,split`, a seeded `test_fraction` is "test", the rest "train"). Sample i is
+    `synthetic_sample(synthetic_seed(seed, i), size, difficulty)`, the same as `SyntheticLesions` item i.
+    Every file is written atomically. `synth_*.png` files left over from an earlier, larger run are
+    removed, so the folder always matches its split.csv.
+    """
+    if n < 1:
+        raise ValueError(f"n: must be at least 1, got {n}")
+    if not 0.0 <= test_fraction < 1.0:
+        raise ValueError(f"test_fraction: must be in [0, 1), got {test_fraction}")
+    out = Path(out)
+    width = max(4, len(str(n - 1)))
+    stems = [f"synth_{i:0{width}d}" for i in range(n)]
+    keep = set(stems)
+    for sub in ("images", "masks"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+        for old in (out / sub).glob("synth_*.png"):
+            if old.stem not in keep:
+                old.unlink()
+    for i, stem in enumerate(stems):
+        image, mask = synthetic_sample(synthetic_seed(seed, i), size, difficulty)
+        save_png(image, out / "images" / f"{stem}.png")
+        save_png(mask * 255, out / "masks" / f"{stem}.png")
+    test = set(np.random.default_rng(seed).permutation(n)[: round(test_fraction * n)].tolist())
+    rows = "".join(f"{stem},{'test' if i in test else 'train'}\n" for i, stem in enumerate(stems))
+    atomic_write(out / "split.csv", ("stem,split\n" + rows).encode())
+    return out

@@ -1,0 +1,24 @@
+"""The package's error base class: what the command line turns into one line on stderr.
+
+Everything raised on purpose because of the user's input (a bad file, a missing folder, an impossible
+option) derives from `BANetError`; `python -m banet_lite` prints `error: <message>` and exits with 2.
+Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class BANetError(Exception):
+    """A user error with a one-line message, e.g. `"{path}: {what is wrong}"`."""
+
+
+class ConfigError(BANetError, ValueError):
+    """An option or a combination of options that cannot work (still a ValueError for old callers)."""
+
+
+class DatasetError(BANetError, ValueError):
+    """Bad or missing data. The message is one line: `"{path}: {what is wrong}"`."""
+
+
+class CheckpointError(BANetError, ValueError):
+    """A file that is not a readable banet-lite checkpoint."""
