@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .output import foreground_probabilities
+
 
 def edge_target(mask: Tensor) -> Tensor:
     """(B, 1, H, W) labels -> (B, 1, H, W) float boundary band in {0, 1}."""
@@ -49,11 +51,10 @@ def cross_entropy(logits: Tensor, target: Tensor, pos_weight: float | None = Non
 
 def soft_dice_loss(logits: Tensor, target: Tensor, smooth: float = 1.0) -> Tensor:
     """1 - soft Dice of the foreground probability, per image and foreground class, averaged."""
+    prob = foreground_probabilities(logits)  # (B, max(K-1, 1), H, W): every foreground class
     if logits.shape[1] == 1:
-        prob = torch.sigmoid(logits)  # (B, 1, H, W)
         onehot = target.float()
     else:
-        prob = torch.softmax(logits, dim=1)[:, 1:]  # (B, K-1, H, W): every foreground class
         labels = torch.arange(1, logits.shape[1], device=logits.device).view(1, -1, 1, 1)
         onehot = (target.long() == labels).float()  # (B, K-1, H, W)
     inter = (prob * onehot).sum(dim=(2, 3))  # (B, K-1)

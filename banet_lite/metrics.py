@@ -9,7 +9,8 @@ of one image (TP, FP, FN, TN; N = H * W pixels):
     SE (sensitivity)  =   TP / (TP + FN)
     SP (specificity)  =   TN / (TN + FP)
 
-Empty masks (the paper's reference code and our choices):
+Empty masks (the paper's reference code and our choices; validation, which picks `best.pt`, the test
+metrics and the notebooks all score with these functions):
   - prediction all background, target not empty  -> DI = JA = SE = 0 (as the reference does)
   - prediction and target both empty             -> DI = JA = SE = 1 (nothing to find, nothing wrong;
                                                     cannot happen in the paper's data, may in yours)
@@ -31,6 +32,8 @@ from numbers import Real
 import numpy as np
 import torch
 from torch import Tensor
+
+from .output import logits_to_mask
 
 METRIC_NAMES = ("dice", "jaccard", "accuracy", "sensitivity", "specificity", "hd95", "boundary_f")
 
@@ -247,15 +250,8 @@ def summarize(rows: list[dict]) -> dict[str, float]:
 
 
 def probabilities_to_mask(logits: Tensor) -> Tensor:
-    """(B, K, H, W) logits -> (B, H, W) bool foreground.
-
-    K == 1: sigmoid(logit) > 0.5, i.e. logit > 0.  K >= 2: argmax over classes >= 1 (any non-background).
-    """
-    if logits.ndim != 4 or logits.shape[1] < 1:
-        raise ValueError(f"metrics.py: logits must be (B, K, H, W), got shape {tuple(logits.shape)}")
-    if logits.shape[1] == 1:
-        return logits[:, 0] > 0
-    return logits.argmax(dim=1) >= 1
+    """(B, K, H, W) logits -> (B, H, W) bool foreground (output.py: logit > 0 for K == 1, else argmax >= 1)."""
+    return logits_to_mask(logits)
 
 
 def _mask_batch(mask: Tensor, like: Tensor) -> Tensor:
@@ -268,21 +264,36 @@ def _mask_batch(mask: Tensor, like: Tensor) -> Tensor:
 
 
 @torch.no_grad()
+def batch_confusion(logits: Tensor, mask: Tensor) -> list[tuple[int, int, int, int]]:
+    """(TP, FP, FN, TN) of every image of a batch: logits (B, K, H, W), mask (B, 1, H, W) -> B tuples.
+
+    Counted on the device in one pass; only 4 B integers travel to the CPU.
+    """
+    pred = logits_to_mask(logits)  # (B, H, W)
+    target = _mask_batch(mask, pred)
+    tp = (pred & target).flatten(1).sum(1)  # (B,)
+    fp = (pred & ~target).flatten(1).sum(1)
+    fn = (~pred & target).flatten(1).sum(1)
+    tn = pred[0].numel() - tp - fp - fn
+    return [tuple(row) for row in torch.stack([tp, fp, fn, tn], dim=1).tolist()]
+
+
+def batch_scores(logits: Tensor, mask: Tensor) -> list[dict[str, float]]:
+    """{"dice", "jaccard"} of every image of a batch, by `dice` and `jaccard` above (the same empty-mask
+    rule as the test metrics): what validation scores and `best.pt` is chosen by."""
+    return [{"dice": dice(*c), "jaccard": jaccard(*c)} for c in batch_confusion(logits, mask)]
+
+
 def batch_dice(logits: Tensor, mask: Tensor) -> float:
     """Mean per-image hard Dice of a batch, for quick checks while training (same empty-mask rules)."""
-    pred = probabilities_to_mask(logits)  # (B, H, W)
-    target = _mask_batch(mask, pred)
-    tp = (pred & target).flatten(1).sum(1).double()  # (B,)
-    fp = (pred & ~target).flatten(1).sum(1).double()
-    fn = (~pred & target).flatten(1).sum(1).double()
-    d = torch.where(tp + fp > 0, 2 * tp / (2 * tp + fp + fn).clamp(min=1), (fn == 0).double())
-    return float(d.mean())
+    scores = batch_scores(logits, mask)
+    return sum(s["dice"] for s in scores) / len(scores)
 
 
 @torch.no_grad()
 def batch_image_metrics(logits: Tensor, mask: Tensor, spacing: float = 1.0, tolerance: float = 2) -> list:
     """image_metrics for every image of a batch: logits (B, K, H, W), mask (B, 1, H, W) -> B rows."""
-    pred = probabilities_to_mask(logits)
+    pred = logits_to_mask(logits)
     target = _mask_batch(mask, pred)
     pred, target = pred.cpu().numpy(), target.cpu().numpy()
     return [image_metrics(p, t, spacing, tolerance) for p, t in zip(pred, target)]

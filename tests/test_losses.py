@@ -89,3 +89,31 @@ def test_perfect_prediction_has_near_zero_loss(num_classes):
     out = SegmentationOutput(logits_for(y), (logits_for(y),) * 4, (logits_for(b),) * 4)
     total, _ = bl.JointLoss()(out, y)
     assert total.item() < 1e-2
+
+
+def test_edge_pos_weight_scale_two_classes_and_one():
+    """K = 2: F.cross_entropy's class weight, whose mean divides by the total weight (notebook 04's formula)
+    sum_n w_{b_n} (-log p_{n,b_n}) / sum_n w_{b_n}; K = 1: BCE's pos_weight, divided by the pixel count."""
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(2, 2, 8, 8, generator=gen)
+    target = (torch.rand(2, 1, 8, 8, generator=gen) > 0.8).long()
+    w = 5.0
+    nll = -torch.log_softmax(logits, dim=1).gather(1, target)  # (B, 1, H, W)
+    weights = torch.where(target == 1, w, 1.0)
+    expected = (weights * nll).sum() / weights.sum()
+    assert cross_entropy(logits, target, w).item() == pytest.approx(expected.item(), rel=1e-6)
+    assert abs(cross_entropy(logits, target, w).item() - (weights * nll).mean().item()) > 1e-3  # not the other scale
+
+    z = logits[:, 1:] - logits[:, :1]  # the same model as one logit: sigmoid(z) = softmax(...)[1]
+    y = target.float()
+    bce = -(w * y * torch.nn.functional.logsigmoid(z) + (1 - y) * torch.nn.functional.logsigmoid(-z)).mean()
+    assert cross_entropy(z, y, w).item() == pytest.approx(bce.item(), rel=1e-6)
+
+    # JointLoss passes the weight to the four boundary terms only
+    out = SegmentationOutput(logits, side_masks=(logits,) * 4, side_edges=(logits,) * 4)
+    mask = target.float()
+    _, parts = bl.JointLoss(edge_pos_weight=w)(out, mask)
+    boundary = bl.edge_target(mask).long()
+    assert parts["side_edge"].item() == pytest.approx(4 * cross_entropy(logits, boundary, w).item(), rel=1e-6)
+    _, plain = bl.JointLoss()(out, mask)
+    assert parts["side_seg"].item() == pytest.approx(plain["side_seg"].item(), rel=1e-6)

@@ -118,3 +118,70 @@ def test_batch_dice_matches_image_metrics():
     rows = metrics.batch_image_metrics(logits, mask)
     assert len(rows) == 3 and rows[1]["dice"] == 0.0 and rows[2]["dice"] == 1.0
     assert metrics.batch_dice(logits, mask) == pytest.approx(np.mean([r["dice"] for r in rows]))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# One Dice rule everywhere, and the boundary metrics against an independent computation (scipy)
+# ---------------------------------------------------------------------------------------------------------
+
+
+def test_one_empty_mask_rule_for_batches_and_images():
+    """Both empty -> DI = JA = 1; empty prediction on a lesion -> 0: per image and per batch alike."""
+    empty, lesion = np.zeros((8, 8), bool), square(2, 2, size=4, shape=(8, 8))
+    assert metrics.image_metrics(empty, empty)["dice"] == metrics.image_metrics(empty, empty)["jaccard"] == 1.0
+    assert metrics.image_metrics(empty, lesion)["dice"] == metrics.image_metrics(empty, lesion)["jaccard"] == 0.0
+    logits = torch.full((2, 1, 8, 8), -5.0)  # predicts nothing, for both images
+    mask = torch.from_numpy(np.stack([empty, lesion])).float()[:, None]
+    assert metrics.batch_scores(logits, mask) == [{"dice": 1.0, "jaccard": 1.0}, {"dice": 0.0, "jaccard": 0.0}]
+    assert metrics.batch_dice(logits, mask) == 0.5
+
+
+def random_shape(rng, size=48):
+    """A blob or two of smooth random noise, thresholded: irregular, sometimes with holes."""
+    from scipy import ndimage
+
+    field = ndimage.gaussian_filter(rng.standard_normal((size, size)), sigma=rng.uniform(2, 5))
+    return field > np.quantile(field, rng.uniform(0.5, 0.85))
+
+
+def scipy_boundary_distances(pred, target):
+    """Boundary = mask minus its 4-neighbour erosion (outside = background); distances by scipy's EDT."""
+    from scipy import ndimage
+
+    cross = ndimage.generate_binary_structure(2, 1)
+    bp = pred & ~ndimage.binary_erosion(pred, cross, border_value=0)
+    bt = target & ~ndimage.binary_erosion(target, cross, border_value=0)
+    d_to_t = ndimage.distance_transform_edt(~bt)  # distance of every pixel to the target boundary
+    d_to_p = ndimage.distance_transform_edt(~bp)
+    return d_to_t[bp], d_to_p[bt]  # pred -> target, target -> pred
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_hd95_and_boundary_f_match_scipy_on_random_shapes(seed):
+    pytest.importorskip("scipy")
+    rng = np.random.default_rng(seed)
+    pred, target = random_shape(rng), random_shape(rng)
+    p2t, t2p = scipy_boundary_distances(pred, target)
+    pooled = np.concatenate([p2t, t2p])  # both directions in one pool (MedPy's hd95)
+    assert metrics.hd95(pred, target) == pytest.approx(np.percentile(pooled, 95), abs=1e-9)
+    assert metrics.hd95(pred, target, spacing=0.5) == pytest.approx(0.5 * np.percentile(pooled, 95), abs=1e-9)
+    for tol in (1, 2, 3.5):
+        precision, recall = np.mean(p2t <= tol), np.mean(t2p <= tol)
+        expected = 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
+        assert metrics.boundary_f_score(pred, target, tolerance=tol) == pytest.approx(expected, abs=1e-12)
+
+
+def test_hd95_pools_both_directions_and_takes_the_95th_percentile():
+    """A large prediction overlapping a small target off-centre: the two directions have different
+    distances and different pixel counts, so pooling, the maximum, the larger of the two one-way
+    percentiles and another percentile all give different numbers."""
+    pytest.importorskip("scipy")
+    pred, target = square(10, 10, size=30), square(16, 14, size=12)
+    p2t, t2p = scipy_boundary_distances(pred, target)
+    pooled = np.percentile(np.concatenate([p2t, t2p]), 95)
+    wrong = {"max": max(p2t.max(), t2p.max()), "max of each p95": max(np.percentile(p2t, 95), np.percentile(t2p, 95)),
+             "one way": np.percentile(p2t, 95), "p90": np.percentile(np.concatenate([p2t, t2p]), 90)}
+    got = metrics.hd95(pred, target)
+    assert got == pytest.approx(pooled)
+    for name, value in wrong.items():
+        assert abs(got - value) > 1e-6, f"hd95 would also pass as {name}: the test shape does not tell them apart"

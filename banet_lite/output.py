@@ -1,0 +1,39 @@
+"""From logits to probabilities and masks: the one place that knows the two output conventions.
+
+    K == 1   one logit per pixel        p_fg = sigmoid(z)               mask = z > 0   (p_fg > 0.5)
+    K >= 2   one logit per class        p    = softmax(z) over classes  mask = argmax_k z_k >= 1
+                                        (class 0 = background; every other class is foreground)
+
+Losses, metrics, evaluation and plots all call these, so no file repeats the sigmoid-else-softmax rule.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def _check(logits: Tensor, where: str) -> None:
+    if logits.ndim != 4 or logits.shape[1] < 1:
+        raise ValueError(f"{where}: logits must be (B, K, H, W), got shape {tuple(logits.shape)}")
+
+
+def foreground_probabilities(logits: Tensor) -> Tensor:
+    """(B, K, H, W) logits -> (B, max(K - 1, 1), H, W): the probability of each foreground class."""
+    _check(logits, "foreground_probabilities")
+    if logits.shape[1] == 1:
+        return torch.sigmoid(logits)  # (B, 1, H, W)
+    return torch.softmax(logits, dim=1)[:, 1:]  # (B, K-1, H, W)
+
+
+def foreground_probability(logits: Tensor) -> Tensor:
+    """(B, K, H, W) logits -> (B, H, W) probability of class 1 (the lesion): sigmoid or softmax."""
+    return foreground_probabilities(logits)[:, 0]
+
+
+def logits_to_mask(logits: Tensor) -> Tensor:
+    """(B, K, H, W) logits -> (B, H, W) bool foreground: logit > 0 (K == 1), else argmax over classes >= 1."""
+    _check(logits, "logits_to_mask")
+    if logits.shape[1] == 1:
+        return logits[:, 0] > 0
+    return logits.argmax(dim=1) >= 1
