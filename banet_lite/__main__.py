@@ -1,24 +1,96 @@
 """The command line: `python -m banet_lite {synth,train,evaluate,predict,download} ...`.
 
-A thin front door onto the same functions the notebooks call. Errors in the user's input
-(a bad file, a missing folder, an impossible option) end with one line on stderr and exit
-code 2, never a traceback.
+A thin front door onto the same functions the notebooks call. `train` takes every `TrainConfig`
+field as a flag, generated from the dataclass (`--batch-size 4`, `--amp/--no-amp`, `--model use_aspp=false`),
+plus one `--no-<switch>` flag per ablation switch of the config. Errors in the user's input (a bad
+file, a missing folder, an impossible option) are `BANetError`s: they end with one line on stderr
+and exit code 2. Anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import inspect
 import json
 import os
+import re
 import sys
 
 from . import data as bdata
+from .config import ABLATIONS, BANetConfig
+from .errors import BANetError, ConfigError
 
-ABLATIONS = {"no_pee": "use_pee", "no_ia": "use_ia", "no_cff": "use_cff", "no_aspp": "use_aspp",
-             "no_deep_supervision": "deep_supervision"}
+# TrainConfig fields whose flag differs from --<field-name>
+FLAG_NAMES = {"model_overrides": "model"}
+HELP = {"model_overrides": "BANetConfig fields to change, e.g. --model use_aspp=false reduce_dim=16"}
+
+
+def ablation_flag(switch: str) -> str:
+    """use_pee -> no-pee, deep_supervision -> no-deep-supervision."""
+    return "no-" + switch.removeprefix("use_").replace("_", "-")
+
+
+def _field_comments(cls) -> dict[str, str]:
+    """{field: its trailing `# comment`} from the dataclass source: the help text of each flag."""
+    pattern = re.compile(r"^\s+(\w+):[^#]*#\s*(.+)$")
+    return {m[1]: m[2] for line in inspect.getsource(cls).splitlines() if (m := pattern.match(line))}
+
+
+def _parse_value(text: str):
+    """A --model value: true/false, an int, a float, else the text."""
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _model_override(text: str) -> tuple[str, object]:
+    key, sep, value = text.partition("=")
+    if not sep or key not in {f.name for f in dataclasses.fields(BANetConfig)}:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected FIELD=VALUE, a BANetConfig field, e.g. use_aspp=false")
+    return key, _parse_value(value)
+
+
+def add_train_config_flags(parser: argparse.ArgumentParser, config_cls) -> None:
+    """One flag per dataclass field, typed by its annotation; a flag not given keeps the field's default."""
+    comments = _field_comments(config_cls)
+    for f in dataclasses.fields(config_cls):
+        flag = "--" + FLAG_NAMES.get(f.name, f.name).replace("_", "-")
+        kind = str(f.type).split("|")[0].strip()  # "int | None" -> "int"
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        shown = f" (default: {default})" if default not in (None, {}) else ""
+        help = HELP.get(f.name) or comments.get(f.name, "") + shown
+        common = {"dest": f.name, "default": argparse.SUPPRESS, "help": help}
+        if kind == "bool":
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, **common)
+        elif kind == "dict":
+            parser.add_argument(flag, nargs="+", type=_model_override, metavar="FIELD=VALUE", **common)
+        else:
+            parser.add_argument(flag, type={"int": int, "float": float}.get(kind, str), **common)
+    for switch in ABLATIONS:
+        parser.add_argument(f"--{ablation_flag(switch)}", dest="ablations", action="append_const", const=switch,
+                            default=[], help=f"ablation: {switch}=False")
+
+
+def train_config_from_args(args: argparse.Namespace, config_cls):
+    """The TrainConfig the flags describe: given flags only, the dataclass's defaults for the rest."""
+    names = {f.name for f in dataclasses.fields(config_cls)}
+    given = {k: v for k, v in vars(args).items() if k in names}
+    overrides = dict(given.pop("model_overrides", []))
+    overrides.update({switch: False for switch in args.ablations})
+    if overrides:
+        given["model_overrides"] = overrides
+    return config_cls(**given)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .train import TrainConfig
+
     parser = argparse.ArgumentParser(prog="python -m banet_lite", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -30,32 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--difficulty", type=float, default=0.5)
 
     p = sub.add_parser("train", help="train BA-Net (or the U-Net baseline); writes last.pt, best.pt, history.csv")
-    src = p.add_mutually_exclusive_group()
-    src.add_argument("--data-dir", help="images/ + masks/ folder (or a Kvasir-SEG, ISIC 2018, PH2 layout)")
-    src.add_argument("--dataset", help=f"a dataset to download: {', '.join(bdata.DATASETS)}")
-    p.add_argument("--preset", default="tiny", help="tiny, lite, paper or unet (default: tiny)")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--img-size", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--out", default="runs/banet")
-    p.add_argument("--resume", help="continue from a checkpoint (RUN/last.pt)")
-    p.add_argument("--time-budget", type=float, help="seconds; stops cleanly after the epoch in progress")
-    p.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:1, ...")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--num-classes", type=int, default=2)
-    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (images decoded once)")
-    p.add_argument("--no-amp", action="store_true", help="full precision on CUDA")
-    p.add_argument("--compile", action="store_true", help="torch.compile the model")
-    p.add_argument("--no-augment", action="store_true")
-    p.add_argument("--aug-strength", type=float, default=1.0)
-    p.add_argument("--pretrained", help="backbone weights: auto (ImageNet for paper, none for the other presets), "
-                                        "imagenet, none, a URL or a .pth file with torchvision key names "
-                                        "(default: none)")
-    p.add_argument("--edge-pos-weight", type=float)
-    p.add_argument("--synthetic-train", type=int, default=96, help="training images of the synthetic default")
-    for flag in ABLATIONS:
-        p.add_argument(f"--{flag.replace('_', '-')}", action="store_true", help=f"ablation: {ABLATIONS[flag]}=False")
+    add_train_config_flags(p, TrainConfig)
 
     p = sub.add_parser("evaluate", help="paper metrics of a checkpoint on a folder (or its test split)")
     p.add_argument("--checkpoint", required=True)
@@ -86,15 +133,9 @@ def run(args: argparse.Namespace) -> None:
     elif args.command == "train":
         from .train import TrainConfig, fit
 
-        cfg = TrainConfig(
-            preset=args.preset, data_dir=args.data_dir, dataset=args.dataset, out=args.out, epochs=args.epochs,
-            batch_size=args.batch_size, img_size=args.img_size, lr=args.lr, num_classes=args.num_classes,
-            seed=args.seed, device=args.device, amp=not args.no_amp, compile=args.compile, workers=args.workers,
-            augment=not args.no_augment, aug_strength=args.aug_strength, pretrained=args.pretrained,
-            edge_pos_weight=args.edge_pos_weight, resume=args.resume, time_budget=args.time_budget,
-            synthetic_train=args.synthetic_train,
-            model_overrides={field: False for flag, field in ABLATIONS.items() if getattr(args, flag)},
-        )
+        cfg = train_config_from_args(args, TrainConfig)
+        if cfg.data_dir and cfg.dataset:
+            raise ConfigError("--data-dir and --dataset: give one of them, not both")
         result = fit(cfg)
         if int(os.environ.get("RANK", "0")) == 0:
             print(f"best val Dice {result.best_score:.4f}; checkpoints: {result.best_path}, {result.last_path}")
@@ -114,6 +155,10 @@ def run(args: argparse.Namespace) -> None:
         print(f"{args.name} is ready in {path}")
 
 
+# User errors raised as plain ValueErrors by modules that do not use the BANetError classes yet
+_LEGACY_USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, FloatingPointError)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -121,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (bdata.DatasetError, FileNotFoundError, ValueError, FloatingPointError, RuntimeError, KeyError) as exc:
+    except (BANetError, *_LEGACY_USER_ERRORS) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

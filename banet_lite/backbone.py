@@ -30,6 +30,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from .errors import ConfigError, DownloadError, MissingFileError, WeightsError
+
 # depth -> (block type, blocks per stage)
 RESNET_LAYOUTS = {18: ("basic", (2, 2, 2, 2)), 34: ("basic", (3, 4, 6, 3)),
                   50: ("bottleneck", (3, 4, 6, 3)), 101: ("bottleneck", (3, 4, 23, 3))}
@@ -112,7 +114,7 @@ def stage_plan(output_stride: int, blocks: tuple[int, ...]) -> list[tuple[int, l
         return [(1, [1] * n1), (2, [1] * n2), (2, [1] * n3), (1, [2] * n4)]
     if output_stride == 32:  # the plain classification ResNet
         return [(1, [1] * n1), (2, [1] * n2), (2, [1] * n3), (2, [1] * n4)]
-    raise ValueError(f"output_stride={output_stride}: must be 8, 16 or 32")
+    raise ConfigError(f"output_stride={output_stride}: must be 8, 16 or 32")
 
 
 class DilatedResNet(nn.Module):
@@ -121,7 +123,7 @@ class DilatedResNet(nn.Module):
     def __init__(self, depth: int = 50, base_width: int = 64, output_stride: int = 8, in_channels: int = 3):
         super().__init__()
         if depth not in RESNET_LAYOUTS:
-            raise ValueError(f"depth={depth}: must be one of {sorted(RESNET_LAYOUTS)}")
+            raise ConfigError(f"depth={depth}: must be one of {sorted(RESNET_LAYOUTS)}")
         kind, blocks = RESNET_LAYOUTS[depth]
         block = BasicBlock if kind == "basic" else Bottleneck
         self.depth, self.base_width = depth, base_width
@@ -157,7 +159,7 @@ class DilatedResNet(nn.Module):
 def imagenet_weights_name(depth: int) -> str:
     """torchvision's file name for the ImageNet ResNet of `depth`, e.g. "resnet50-0676ba61.pth"."""
     if depth not in IMAGENET_URLS:
-        raise ValueError(f"depth={depth}: no ImageNet weights; torchvision has them for {sorted(IMAGENET_URLS)}")
+        raise ConfigError(f"depth={depth}: no ImageNet weights; torchvision has them for {sorted(IMAGENET_URLS)}")
     return IMAGENET_URLS[depth].rsplit("/", 1)[1]
 
 
@@ -180,7 +182,7 @@ def fetch_imagenet_weights(depth: int, progress: bool = True) -> Path:
         hash_prefix = torch.hub.HASH_REGEX.search(path.name).group(1)
         torch.hub.download_url_to_file(url, str(path), hash_prefix, progress=progress)
     except (urllib.error.URLError, OSError) as exc:
-        raise RuntimeError(
+        raise DownloadError(
             f"ImageNet weights for ResNet-{depth} are not in the torch hub cache and could not be downloaded "
             f"from {url} ({exc}). Offline? Download {path.name} on another machine and place it in "
             f"{path.parent}/ (i.e. {path}), or pass its local path instead: "
@@ -209,7 +211,7 @@ def load_pretrained_backbone(model: nn.Module, source: str | os.PathLike = "imag
         raise TypeError(f"{type(model).__name__} has no DilatedResNet backbone to load weights into")
     if source == "imagenet":
         if backbone.base_width != 64:
-            raise ValueError(f"ImageNet weights exist for base_width 64 only (this backbone: "
+            raise ConfigError(f"ImageNet weights exist for base_width 64 only (this backbone: "
                              f"{backbone.base_width}); use the 'paper' preset or depth/base_width 64")
         source = fetch_imagenet_weights(backbone.depth)
     source = str(source)
@@ -218,7 +220,7 @@ def load_pretrained_backbone(model: nn.Module, source: str | os.PathLike = "imag
             state = torch.hub.load_state_dict_from_url(source, map_location="cpu", check_hash=True,
                                                        weights_only=True, progress=True)
         except (urllib.error.URLError, OSError) as exc:
-            raise RuntimeError(
+            raise DownloadError(
                 f"could not download backbone weights from {source} ({exc}). Offline? Download the "
                 f"file elsewhere and pass its local path instead, e.g. "
                 f"load_pretrained_backbone(model, 'resnet{backbone.depth}.pth') or "
@@ -226,22 +228,22 @@ def load_pretrained_backbone(model: nn.Module, source: str | os.PathLike = "imag
     else:
         path = Path(source).expanduser()
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: backbone weights file not found")
+            raise MissingFileError(f"{path}: backbone weights file not found")
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:
-            raise ValueError(f"{path}: not a readable weights file ({type(exc).__name__}: {exc})") from exc
+            raise WeightsError(f"{path}: not a readable weights file ({type(exc).__name__}: {exc})") from exc
     if not isinstance(state, dict):
-        raise ValueError(f"{source}: not a state dict (found {type(state).__name__})")
+        raise WeightsError(f"{source}: not a state dict (found {type(state).__name__})")
     state = state.get("state_dict", state)  # some checkpoints nest the weights
 
     own = backbone.state_dict()
     missing = [k for k in own if k not in state]
     if missing:
-        raise KeyError(f"{source}: {len(missing)} backbone keys missing, e.g. {missing[:3]}")
+        raise WeightsError(f"{source}: {len(missing)} backbone keys missing, e.g. {missing[:3]}")
     bad_shape = [f"{k}: {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in own.items()
                  if tuple(state[k].shape) != tuple(v.shape)]
     if bad_shape:
-        raise ValueError(f"{source}: weights do not fit this backbone, e.g. {bad_shape[0]}")
+        raise WeightsError(f"{source}: weights do not fit this backbone, e.g. {bad_shape[0]}")
     backbone.load_state_dict({k: state[k] for k in own})
     return sorted(k for k in state if k not in own)

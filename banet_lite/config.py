@@ -18,7 +18,9 @@ two classes); `lite` is the slim CPU default for real data; `tiny` trains in sec
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, fields, replace
+
+from .errors import ConfigError
 
 
 @dataclass
@@ -37,11 +39,11 @@ class BANetConfig:
     aspp_dim: int = 256
     aspp_rates: tuple[int, ...] = (6, 12, 18)
     # --- ablation switches (see the table above) ---
-    use_pee: bool = True
-    use_ia: bool = True
-    use_cff: bool = True
-    use_aspp: bool = True
-    deep_supervision: bool = True
+    use_pee: bool = field(default=True, metadata={"ablation": "PEE"})
+    use_ia: bool = field(default=True, metadata={"ablation": "IA"})
+    use_cff: bool = field(default=True, metadata={"ablation": "CFF"})
+    use_aspp: bool = field(default=True, metadata={"ablation": "ASPP"})
+    deep_supervision: bool = field(default=True, metadata={"ablation": "deep supervision"})
     # --- training defaults for this preset (the CLI and fit() use them when not told otherwise) ---
     img_size: int = 256
     batch_size: int = 8
@@ -62,6 +64,11 @@ class BANetConfig:
         d["pee_kernels"] = tuple(tuple(k) for k in d["pee_kernels"])
         d["aspp_rates"] = tuple(d["aspp_rates"])
         return cls(**d)
+
+
+# The ablation switches, read off the fields marked above: {"use_pee": "PEE", ..., "deep_supervision": ...}.
+# The CLI's --no-pee ... flags and benchmarks/ablation.py's variants are built from this one list.
+ABLATIONS: dict[str, str] = {f.name: f.metadata["ablation"] for f in fields(BANetConfig) if "ablation" in f.metadata}
 
 
 PRESETS: dict[str, BANetConfig] = {
@@ -85,10 +92,10 @@ PRESETS: dict[str, BANetConfig] = {
 def get_config(preset: str = "paper", **overrides) -> BANetConfig:
     """The named preset with `overrides` applied (e.g. num_classes=1, use_aspp=False)."""
     if preset not in PRESETS:
-        raise ValueError(f"preset={preset!r}: unknown; choose one of {sorted(PRESETS)}")
+        raise ConfigError(f"preset={preset!r}: unknown; choose one of {sorted(PRESETS)}")
     known = set(BANetConfig.__dataclass_fields__)
     bad = sorted(set(overrides) - known)
     if bad:
-        raise ValueError(f"unknown config field(s) {bad}; known fields: {sorted(known)}")
+        raise ConfigError(f"unknown config field(s) {bad}; known fields: {sorted(known)}")
     return replace(PRESETS[preset], **overrides)
 

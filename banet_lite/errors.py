@@ -22,3 +22,19 @@ class DatasetError(BANetError, ValueError):
 
 class CheckpointError(BANetError, ValueError):
     """A file that is not a readable banet-lite checkpoint."""
+
+
+class MissingFileError(BANetError, FileNotFoundError):
+    """A file the user named (a checkpoint, a weights file) does not exist."""
+
+
+class DownloadError(BANetError, RuntimeError):
+    """A download that could not be made (offline, HTTP error); the message says what to do instead."""
+
+
+class WeightsError(BANetError, ValueError):
+    """Backbone weights that cannot be read or do not fit the network."""
+
+
+class TrainingError(BANetError, FloatingPointError):
+    """Training that cannot go on (a non-finite loss); the message names the last good checkpoint."""

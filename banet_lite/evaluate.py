@@ -19,20 +19,17 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch import nn
 from tqdm.auto import tqdm
 
 from . import data as bdata
-from .metrics import image_metrics, probabilities_to_mask, summarize
-from .train import load_checkpoint, model_from_checkpoint, resolve_device, write_csv
+from .checkpoint import load_model
+from .errors import ConfigError
+from .files import atomic_write, save_png, write_csv
+from .metrics import image_metrics, summarize
+from .output import logits_to_mask
 
-
-def load_model(checkpoint: str | os.PathLike, device: str = "auto") -> tuple[nn.Module, dict]:
-    """(model in eval mode on the device, checkpoint dict)."""
-    ckpt = load_checkpoint(checkpoint)
-    model = model_from_checkpoint(ckpt).to(resolve_device(device)).eval()
-    return model, ckpt
+__all__ = ["evaluate", "load_model", "predict", "segment"]
 
 
 @torch.no_grad()
@@ -42,7 +39,7 @@ def segment(model: nn.Module, image: np.ndarray, img_size: int) -> np.ndarray:
     x = bdata.normalize(bdata.resize_image(image, img_size))[None].to(device)  # (1, 3, S, S), as in training
     logits = model(x).logits.float()  # (1, K, S, S)
     logits = F.interpolate(logits, size=image.shape[:2], mode="bilinear", align_corners=False)
-    return probabilities_to_mask(logits)[0].cpu().numpy()
+    return logits_to_mask(logits)[0].cpu().numpy()
 
 
 def evaluate(checkpoint: str | os.PathLike, data_dir: str | os.PathLike, split: str | None = None,
@@ -53,18 +50,18 @@ def evaluate(checkpoint: str | os.PathLike, data_dir: str | os.PathLike, split: 
     model, ckpt = load_model(checkpoint, device)
     img_size = img_size or ckpt["img_size"]
     root = Path(data_dir)
-    pairs = bdata.find_pairs(root)
-    if split is not None:
+    if split is None:
+        pairs = bdata.find_pairs(root)
+    else:
         # split.csv when there is one; else the seeded split that fit() drew with the run's own settings
+        if split not in bdata.SPLITS:
+            raise ConfigError(f"--split {split}: must be one of {sorted(bdata.SPLITS)}")
         train_cfg = ckpt.get("train_config", {})
-        splits = bdata.split_pairs(pairs, bdata.read_split_csv(root), seed=train_cfg.get("seed", 0),
-                                   val_fraction=train_cfg.get("val_fraction", 0.1))
-        if split not in splits:
-            raise ValueError(f"--split {split}: must be one of {sorted(splits)}")
-        pairs = splits[split]
+        pairs = bdata.load_splits(root, seed=train_cfg.get("seed", 0), val_fraction=train_cfg.get("val_fraction", 0.1),
+                                  validate=False)[split]
         if not pairs:
             raise bdata.DatasetError(f"{root}: no images in split {split!r}")
-    bdata.validate_pairs(pairs, root)
+    bdata.validate_pairs(pairs, root)  # only the pairs evaluated here
 
     rows = []
     for pair in tqdm(pairs, desc="evaluate", disable=not progress, leave=False):
@@ -76,7 +73,7 @@ def evaluate(checkpoint: str | os.PathLike, data_dir: str | os.PathLike, split: 
     out = Path(out_dir) if out_dir else Path(checkpoint).parent / f"eval_{split or 'all'}"
     out.mkdir(parents=True, exist_ok=True)
     write_csv(out / "per_image.csv", rows)
-    _write_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    atomic_write(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     return rows, summary
 
 
@@ -89,7 +86,7 @@ def predict(checkpoint: str | os.PathLike, input_dir: str | os.PathLike, output_
     img_size = img_size or ckpt["img_size"]
     src = Path(input_dir)
     if not src.is_dir():
-        raise FileNotFoundError(f"{src}: input folder not found")
+        raise bdata.DatasetError(f"{src}: input folder not found")
     images = sorted(p for p in src.iterdir()
                     if p.suffix.lower() in bdata.IMAGE_EXTENSIONS and not p.name.startswith("."))
     if not images:
@@ -101,19 +98,8 @@ def predict(checkpoint: str | os.PathLike, input_dir: str | os.PathLike, output_
         image = bdata.load_image(path)
         pred = segment(model, image, img_size)
         mask_path, overlay_path = out / f"{path.stem}.png", out / f"{path.stem}_overlay.png"
-        _save_png(Image.fromarray((pred * 255).astype(np.uint8), mode="L"), mask_path)
-        _save_png(Image.fromarray(overlay(image, np.zeros_like(pred), pred)), overlay_path)
+        save_png((pred * 255).astype(np.uint8), mask_path)  # (H, W) uint8: a gray PNG
+        save_png(overlay(image, np.zeros_like(pred), pred), overlay_path)
         written.append(mask_path)
     return written
 
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def _save_png(image: Image.Image, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp.png")
-    image.save(tmp)
-    os.replace(tmp, path)

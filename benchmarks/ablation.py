@@ -24,18 +24,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from banet_lite.config import ABLATIONS  # noqa: E402
 from banet_lite.evaluate import evaluate  # noqa: E402
 from banet_lite.model import build_model, count_parameters  # noqa: E402
 from banet_lite.train import TrainConfig, fit, write_csv  # noqa: E402
 from banet_lite.viz import save_figure  # noqa: E402
 
-VARIANTS = {  # name -> (preset, switches turned off)
+VARIANTS = {  # name -> (preset, switches turned off): the full model, one per ablation switch, the baseline
     "BA-Net (full)": ("lite", {}),
-    "no PEE": ("lite", {"use_pee": False}),
-    "no IA": ("lite", {"use_ia": False}),
-    "no CFF": ("lite", {"use_cff": False}),
-    "no ASPP": ("lite", {"use_aspp": False}),
-    "no deep supervision": ("lite", {"deep_supervision": False}),
+    **{f"no {label}": ("lite", {switch: False}) for switch, label in ABLATIONS.items()},
     "U-Net": ("unet", {}),
 }
 

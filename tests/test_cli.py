@@ -64,3 +64,45 @@ def test_a_truncated_image_stops_training_before_it_starts_without_traceback(tmp
     assert "Traceback" not in proc.stderr
     assert victim.name in proc.stderr
     assert not (tmp_path / "run" / "last.pt").exists()
+
+
+def test_every_train_config_field_is_a_flag():
+    """The train flags are generated from TrainConfig: each field can be set, and no flag means its default."""
+    import dataclasses
+
+    from banet_lite.__main__ import build_parser, train_config_from_args
+    from banet_lite.train import TrainConfig
+
+    parser = build_parser()
+    assert train_config_from_args(parser.parse_args(["train"]), TrainConfig) == TrainConfig()
+    argv, expected = ["train"], {}
+    for f in dataclasses.fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        kind = str(f.type).split("|")[0].strip()
+        if kind == "bool":
+            argv.append(flag if not f.default else "--no-" + f.name.replace("_", "-"))
+            expected[f.name] = not f.default
+        elif kind == "dict":
+            argv += ["--model", "use_aspp=false", "reduce_dim=16", "--no-ia"]
+            expected[f.name] = {"use_aspp": False, "reduce_dim": 16, "use_ia": False}
+        elif kind in ("int", "float"):
+            argv += [flag, "3"]
+            expected[f.name] = 3
+        else:
+            argv += [flag, f"x-{f.name}"]
+            expected[f.name] = f"x-{f.name}"
+    cfg = train_config_from_args(parser.parse_args(argv), TrainConfig)
+    assert {name: getattr(cfg, name) for name in expected} == expected
+    assert len(expected) == len(dataclasses.fields(TrainConfig))
+
+
+def test_a_bug_is_not_swallowed_as_a_user_error(monkeypatch):
+    """Only the package's BANetError family (and the user-facing errors it replaces) become one line."""
+    from banet_lite import __main__ as cli
+
+    def buggy(args):
+        raise KeyError("an internal bug")
+
+    monkeypatch.setattr(cli, "run", buggy)
+    with pytest.raises(KeyError):
+        cli.main(["synth", "--out", "x"])
