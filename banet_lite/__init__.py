@@ -6,8 +6,8 @@
     total, parts = bl.JointLoss()(out, mask)
 """
 
-# the pipeline modules, so that `bl.data`, `bl.train`, ... work after `import banet_lite as bl`
-from . import data, evaluate, metrics, train, viz
+import importlib
+
 from .aspp import ASPP
 from .backbone import DilatedResNet, load_pretrained_backbone
 from .cff import CrossFeatureFusion
@@ -21,6 +21,22 @@ from .unet import UNet
 from .utils import default_device, seed_everything
 
 __version__ = "0.1.0"
+
+# The pipeline modules load on first use, so that `bl.data`, `bl.train`, ... work after `import banet_lite as bl`
+# while `import banet_lite; bl.build_model(...)` stays free of matplotlib, seaborn and pandas (viz needs them).
+_LAZY = ("checkpoint", "data", "evaluate", "metrics", "output", "train", "viz")
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        module = importlib.import_module(f".{name}", __name__)
+        globals()[name] = module  # found directly from now on
+        return module
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 __all__ = [
     "data", "evaluate", "metrics", "train", "viz",

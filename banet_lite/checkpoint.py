@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from .config import BANetConfig
-from .errors import CheckpointError
+from .errors import CheckpointError, MissingFileError
 from .files import atomic_write
 from .utils import resolve_device
 
@@ -36,7 +36,7 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     """torch.load with weights_only=True (no code runs from the file), with clear errors."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: checkpoint not found")
+        raise MissingFileError(f"{path}: checkpoint not found")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # pickle, zip and torch errors alike: the file is not what it claims
