@@ -75,3 +75,59 @@ def test_augment_pair_flips_are_exact():
 
     out_image, out_mask = data.augment_pair(image, mask, Draws())
     assert torch.equal(out_image, image.flip([-2, -1])) and torch.equal(out_mask, mask.flip([-2, -1]))
+
+
+class FixedDraws:
+    """Stands in for np.random.Generator: `random(7)` returns the given draws (the augmentation's only call)."""
+
+    def __init__(self, *u):
+        self.u = np.array(u + (0.0,) * (7 - len(u)))
+
+    def random(self, n):
+        assert n == 7
+        return self.u
+
+
+def marker_centre(dx: float, dy: float, draws, size: int = 101):
+    """Augment a mask holding one 5x5 marker (dx, dy) px right of and below the centre; where does it land?"""
+    c = size // 2
+    mask = torch.zeros(1, size, size)
+    mask[0, c + dy - 2 : c + dy + 3, c + dx - 2 : c + dx + 3] = 1
+    _, out = data.augment_pair(torch.zeros(3, size, size), mask, FixedDraws(*draws))
+    ys, xs = torch.nonzero(out[0] > 0.5, as_tuple=True)
+    return xs.float().mean().item() - c, ys.float().mean().item() - c  # (right, down) from the centre
+
+
+# draws: u0 < .5 flip rows, u1 < .5 flip columns, u2 < .5 zoom or crop (u3 < .5 zoom), u4 its amount,
+#        u5 < .5 rotate, u6 the angle: 10 * (2 u6 - 1) degrees
+NOTHING = (0.9, 0.9, 0.9, 0.9, 0.0, 0.9, 0.5)
+
+
+@pytest.mark.parametrize("u4, zoom", [(0.0, 1.0), (0.5, 1.25), (1.0, 1.5)])
+def test_augment_zoom_spans_1_to_1_5(u4, zoom):
+    right, down = marker_centre(20, -12, (0.9, 0.9, 0.0, 0.0, u4, 0.9))
+    assert right == pytest.approx(20 * zoom, abs=0.75) and down == pytest.approx(-12 * zoom, abs=0.75)
+
+
+@pytest.mark.parametrize("u4, side", [(0.0, 1.0), (0.5, 0.75), (1.0, 0.5)])
+def test_augment_centre_crop_keeps_half_to_all_of_the_side(u4, side):
+    right, down = marker_centre(20, 10, (0.9, 0.9, 0.0, 0.9, u4, 0.9))
+    assert right == pytest.approx(20 / side, abs=0.75) and down == pytest.approx(10 / side, abs=0.75)
+
+
+@pytest.mark.parametrize("u6, degrees", [(1.0, 10.0), (0.0, -10.0), (0.75, 5.0)])
+def test_augment_rotation_angle_and_direction(u6, degrees):
+    """A positive angle turns the content counter-clockwise as displayed (rows grow downwards): a marker to
+    the right of the centre moves up."""
+    import math
+
+    right, down = marker_centre(30, 0, (0.9, 0.9, 0.9, 0.9, 0.0, 0.0, u6))
+    a = math.radians(degrees)
+    assert right == pytest.approx(30 * math.cos(a), abs=0.75)
+    assert down == pytest.approx(-30 * math.sin(a), abs=0.75)
+
+
+def test_augment_flips_and_nothing():
+    assert marker_centre(20, 10, NOTHING) == pytest.approx((20, 10))
+    assert marker_centre(20, 10, (0.0,) + NOTHING[1:]) == pytest.approx((20, -10))  # u0: rows flipped
+    assert marker_centre(20, 10, (0.9, 0.0) + NOTHING[2:]) == pytest.approx((-20, 10))  # u1: columns flipped
