@@ -51,51 +51,59 @@ def conv3x3(c_in: int, c_out: int, stride: int = 1, dilation: int = 1) -> nn.Con
     return nn.Conv2d(c_in, c_out, 3, stride=stride, padding=dilation, dilation=dilation, bias=False)
 
 
-class BasicBlock(nn.Module):
-    """y = ReLU(x + BN(conv3x3(ReLU(BN(conv3x3(x)))))) (ResNet-18/34)."""
+class ResidualBlock(nn.Module):
+    """y = ReLU(shortcut(x) + F(x)): what both block types share. A subclass builds its layers, then
+    calls `_add_shortcut` (so the layers are created, and initialised, in torchvision's order) and
+    defines F as `residual`."""
+
+    def _add_shortcut(self, c_in: int, c_out: int, stride: int) -> None:
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = _shortcut(c_in, c_out, stride)
+
+    def residual(self, x: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: Tensor) -> Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        return self.relu(self.residual(x) + identity)
+
+
+class BasicBlock(ResidualBlock):
+    """F(x) = BN(conv3x3(ReLU(BN(conv3x3(x))))) (ResNet-18/34)."""
 
     expansion = 1
 
     def __init__(self, c_in: int, width: int, stride: int = 1, dilation: int = 1):
         super().__init__()
-        c_out = width * self.expansion
         self.conv1 = conv3x3(c_in, width, stride, dilation)
         self.bn1 = nn.BatchNorm2d(width)
-        self.conv2 = conv3x3(width, c_out, 1, dilation)
-        self.bn2 = nn.BatchNorm2d(c_out)
-        self.relu = nn.ReLU(inplace=True)
-        self.downsample = _shortcut(c_in, c_out, stride)
+        self.conv2 = conv3x3(width, width * self.expansion, 1, dilation)
+        self.bn2 = nn.BatchNorm2d(width * self.expansion)
+        self._add_shortcut(c_in, width * self.expansion, stride)
 
-    def forward(self, x: Tensor) -> Tensor:
-        identity = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return self.relu(out + identity)
+    def residual(self, x: Tensor) -> Tensor:
+        return self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
 
 
-class Bottleneck(nn.Module):
-    """y = ReLU(x + BN(1x1(ReLU(BN(3x3(ReLU(BN(1x1(x))))))))) (ResNet-50/101, stride on the 3x3)."""
+class Bottleneck(ResidualBlock):
+    """F(x) = BN(1x1(ReLU(BN(3x3(ReLU(BN(1x1(x)))))))) (ResNet-50/101, stride on the 3x3)."""
 
     expansion = 4
 
     def __init__(self, c_in: int, width: int, stride: int = 1, dilation: int = 1):
         super().__init__()
-        c_out = width * self.expansion
         self.conv1 = nn.Conv2d(c_in, width, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(width)
         self.conv2 = conv3x3(width, width, stride, dilation)
         self.bn2 = nn.BatchNorm2d(width)
-        self.conv3 = nn.Conv2d(width, c_out, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(c_out)
-        self.relu = nn.ReLU(inplace=True)
-        self.downsample = _shortcut(c_in, c_out, stride)
+        self.conv3 = nn.Conv2d(width, width * self.expansion, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(width * self.expansion)
+        self._add_shortcut(c_in, width * self.expansion, stride)
 
-    def forward(self, x: Tensor) -> Tensor:
-        identity = x if self.downsample is None else self.downsample(x)
+    def residual(self, x: Tensor) -> Tensor:
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
-        return self.relu(out + identity)
+        return self.bn3(self.conv3(out))
 
 
 def _shortcut(c_in: int, c_out: int, stride: int) -> nn.Sequential | None:
@@ -177,17 +185,25 @@ def fetch_imagenet_weights(depth: int, progress: bool = True) -> Path:
     if path.is_file():
         return path
     url = IMAGENET_URLS[depth]
-    try:
+
+    def fetch():
         path.parent.mkdir(parents=True, exist_ok=True)
         hash_prefix = torch.hub.HASH_REGEX.search(path.name).group(1)
         torch.hub.download_url_to_file(url, str(path), hash_prefix, progress=progress)
-    except (urllib.error.URLError, OSError) as exc:
-        raise DownloadError(
-            f"ImageNet weights for ResNet-{depth} are not in the torch hub cache and could not be downloaded "
-            f"from {url} ({exc}). Offline? Download {path.name} on another machine and place it in "
-            f"{path.parent}/ (i.e. {path}), or pass its local path instead: "
-            f"pretrained='path/to/{path.name}' (--pretrained path/to/{path.name})") from exc
+
+    _download(fetch, f"ImageNet weights for ResNet-{depth} are not in the torch hub cache and could not be "
+                     f"downloaded from {url}",
+              f"Download {path.name} on another machine and place it in {path.parent}/ (i.e. {path}), or pass "
+              f"its local path instead: pretrained='path/to/{path.name}' (--pretrained path/to/{path.name})")
     return path
+
+
+def _download(fetch, problem: str, hint: str):
+    """`fetch()`, with a network failure turned into one DownloadError line: the problem, then what to do."""
+    try:
+        return fetch()
+    except (urllib.error.URLError, OSError) as exc:
+        raise DownloadError(f"{problem} ({exc}). Offline? {hint}") from exc
 
 
 def describe_weights(source: str | os.PathLike, depth: int) -> str:
@@ -212,19 +228,16 @@ def load_pretrained_backbone(model: nn.Module, source: str | os.PathLike = "imag
     if source == "imagenet":
         if backbone.base_width != 64:
             raise ConfigError(f"ImageNet weights exist for base_width 64 only (this backbone: "
-                             f"{backbone.base_width}); use the 'paper' preset or depth/base_width 64")
+                              f"{backbone.base_width}); use the 'paper' preset or depth/base_width 64")
         source = fetch_imagenet_weights(backbone.depth)
     source = str(source)
     if "://" in source:
-        try:
-            state = torch.hub.load_state_dict_from_url(source, map_location="cpu", check_hash=True,
-                                                       weights_only=True, progress=True)
-        except (urllib.error.URLError, OSError) as exc:
-            raise DownloadError(
-                f"could not download backbone weights from {source} ({exc}). Offline? Download the "
-                f"file elsewhere and pass its local path instead, e.g. "
-                f"load_pretrained_backbone(model, 'resnet{backbone.depth}.pth') or "
-                f"--pretrained path/to/resnet{backbone.depth}.pth") from exc
+        state = _download(
+            lambda: torch.hub.load_state_dict_from_url(source, map_location="cpu", check_hash=True,
+                                                       weights_only=True, progress=True),
+            f"could not download backbone weights from {source}",
+            f"Download the file elsewhere and pass its local path instead, e.g. load_pretrained_backbone(model, "
+            f"'resnet{backbone.depth}.pth') or --pretrained path/to/resnet{backbone.depth}.pth")
     else:
         path = Path(source).expanduser()
         if not path.is_file():
