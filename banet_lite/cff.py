@@ -11,6 +11,10 @@ i itself is weak ("what is worth receiving"). That second gate is what the map e
 as the CFF gate.
 
 With `use_cff=False` the model skips CFF: out_i = S_i.
+
+Every S_j' depends only on j and on stage i's size, and stages 2-4 share one size (output stride
+8), so the model resizes each S_j once per target size (`resize_for_fusion`) and hands each module
+its list: stage 1 is resized once, not three times. The outputs are the same, bit for bit.
 """
 
 from __future__ import annotations
@@ -27,14 +31,31 @@ class CrossFeatureFusion(nn.Module):
         self.stage = stage  # i, counted from 0
         self.convs = nn.ModuleList(conv3x3(dim, dim) for _ in range(n_stages))  # W_1 .. W_4
 
-    def forward(self, feats: list[Tensor]) -> tuple[Tensor, Tensor]:
-        """feats: S_1..S_4, each (B, R, h_j, w_j) -> out_i and its gate, both (B, R, h_i, w_i)."""
+    def forward(self, feats: list[Tensor], resized: list[Tensor] | None = None) -> tuple[Tensor, Tensor]:
+        """feats: S_1..S_4, each (B, R, h_j, w_j) -> out_i and its gate, both (B, R, h_i, w_i).
+
+        `resized`, when given: S_1'..S_4', already at stage i's size (from `resize_for_fusion`)."""
         i, s_i = self.stage, feats[self.stage]
         received = 0
-        for j, s_j in enumerate(feats):
+        for j, s_j in enumerate(feats if resized is None else resized):
             if j == i:
                 continue
-            s_j = resize_to(s_j, s_i)  # S_j' (B, R, h_i, w_i)
+            s_j = resize_to(s_j, s_i)  # S_j' (B, R, h_i, w_i); a no-op when already resized
             received = received + torch.sigmoid(self.convs[j](s_j)) * s_j  # sigmoid(W_j S_j') * S_j'
         gate = 1 - torch.sigmoid(self.convs[i](s_i))  # 1 - sigmoid(W_i S_i)
         return s_i + gate * received, gate
+
+
+def resize_for_fusion(feats: list[Tensor]) -> list[list[Tensor]]:
+    """[i][j] = S_j resized to stage i's size, each (j, size) resized once and shared."""
+    cache: dict[tuple[int, tuple[int, ...]], Tensor] = {}
+    out = []
+    for s_i in feats:
+        size = tuple(s_i.shape[-2:])
+        row = []
+        for j, s_j in enumerate(feats):
+            if (j, size) not in cache:
+                cache[(j, size)] = resize_to(s_j, size)
+            row.append(cache[(j, size)])
+        out.append(row)
+    return out

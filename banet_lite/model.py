@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from .aspp import ASPP
 from .backbone import IMAGENET_URLS, DilatedResNet, load_pretrained_backbone
-from .cff import CrossFeatureFusion
+from .cff import CrossFeatureFusion, resize_for_fusion
 from .config import BANetConfig, get_config
 from .decoder import Decoder
 from .layers import conv1x1, resize_to
@@ -75,7 +75,8 @@ class BANet(nn.Module):
 
         fused = seg_feats
         if self.cff is not None:
-            fused, gates = zip(*(cff(seg_feats) for cff in self.cff))  # C_i, (1 - sigmoid(W_i S_i))
+            resized = resize_for_fusion(seg_feats)  # [i][j]: S_j at stage i's size, each resized once
+            fused, gates = zip(*(cff(seg_feats, resized[i]) for i, cff in enumerate(self.cff)))  # C_i, gate_i
             if return_maps:
                 maps["cff_gate"] = list(gates)
 

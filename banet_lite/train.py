@@ -68,7 +68,7 @@ class TrainConfig:
     num_classes: int = 2
     seed: int = 0
     device: str = "auto"  # auto -> cuda if available, else cpu
-    amp: bool = True  # mixed precision on CUDA: bfloat16 from compute capability 8.0, else float16 (no-op on CPU)
+    amp: bool = True  # mixed precision (amp_settings): CUDA bf16/fp16; CPU bf16 where native, lite/paper only
     compile: bool = False  # torch.compile the model
     channels_last: bool = True
     workers: int = 0  # DataLoader worker processes (> 0: the images are decoded once, up front)
@@ -138,16 +138,60 @@ def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset]:
     return train, val
 
 
-def amp_settings(device_type: str, enabled: bool = True,
-                 capability: tuple[int, int] | None = None) -> tuple[torch.dtype | None, bool]:
+# oneDNN ISA caps (ONEDNN_MAX_CPU_ISA) at or above AVX-512 with bfloat16: native bfloat16 kernels stay on
+_NATIVE_BF16_ISAS = {"AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX10_1_512", "AVX512_CORE_AMX", "AVX10_1_512_AMX",
+                     "AVX512_CORE_AMX_FP16", "AVX10_1_512_AMX_FP16", "ALL"}
+# presets whose CPU training step measured faster under bfloat16 autocast (benchmarks/RESULTS.md, 2026-12-01)
+CPU_BF16_PRESETS = ("lite", "paper")
+
+
+def cpu_has_native_bf16() -> bool:
+    """True where this CPU computes bfloat16 natively (AVX-512 BF16 or AMX) and the environment lets
+    torch use it: False when ATEN_CPU_CAPABILITY caps torch's kernels below AVX-512 (`default`, `avx2`)
+    or ONEDNN_MAX_CPU_ISA / DNNL_MAX_CPU_ISA caps oneDNN's below AVX512_CORE_BF16 (how CI emulates an
+    older CPU). Elsewhere bfloat16 is emulated in float32 and is slower: never worth it."""
+    try:
+        if not torch.backends.mkldnn.is_available():
+            return False
+        if not str(torch.backends.cpu.get_cpu_capability()).upper().startswith("AVX512"):
+            return False  # also what ATEN_CPU_CAPABILITY=default/avx2 reports
+        isa = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA")
+        if isa and isa.strip().upper() not in _NATIVE_BF16_ISAS:
+            return False
+        probes = [getattr(torch._C._cpu, name, None) for name in
+                  ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+        if any(probe is not None and probe() for probe in probes):
+            return True
+        with open("/proc/cpuinfo") as f:  # older torch without the probes (Linux)
+            flags = set(f.read().split())
+        return bool(flags & {"avx512_bf16", "amx_bf16"})
+    except Exception:  # unknown platform: the safe answer
+        return False
+
+
+def amp_settings(device_type: str, enabled: bool = True, capability: tuple[int, int] | None = None,
+                 preset: str | None = None,
+                 cpu_native_bf16: bool | None = None) -> tuple[torch.dtype | None, bool]:
     """(autocast dtype or None for full precision, whether to use a GradScaler).
 
-    bfloat16 only where the GPU computes it natively, compute capability 8.0 and up (A100, L4, H100,
-    RTX 30xx+). Below (T4 7.5, V100 7.0, P100 6.0) `torch.cuda.is_bf16_supported()` can still be true
-    through emulation, which is slow, so those get float16 with loss scaling (a GradScaler), which
-    their tensor cores run natively. The CPU trains in float32.
+    CUDA: bfloat16 only where the GPU computes it natively, compute capability 8.0 and up (A100, L4,
+    H100, RTX 30xx+). Below (T4 7.5, V100 7.0, P100 6.0) `torch.cuda.is_bf16_supported()` can still be
+    true through emulation, which is slow, so those get float16 with loss scaling (a GradScaler), which
+    their tensor cores run natively.
+
+    CPU: bfloat16 autocast only where both hold: the CPU computes bfloat16 natively
+    (`cpu_has_native_bf16()`, or `cpu_native_bf16` when given) and the preset is one whose step
+    measured faster that way (`CPU_BF16_PRESETS`: lite about 1.8x, paper about 2x on an AVX-512 BF16
+    CPU). The `tiny` preset (16-32 channels) trains faster in float32 even there (the casts cost more
+    than its small convolutions save), so it, like every CPU without native bfloat16 (AVX2, or an
+    environment capping the ISA), trains in float32. No GradScaler: bfloat16 has float32's range.
     """
-    if not enabled or device_type != "cuda":
+    if not enabled:
+        return None, False
+    if device_type == "cpu":
+        native = cpu_has_native_bf16() if cpu_native_bf16 is None else cpu_native_bf16
+        return (torch.bfloat16 if native and preset in CPU_BF16_PRESETS else None), False
+    if device_type != "cuda":
         return None, False
     if capability is not None and tuple(capability) >= (8, 0):
         return torch.bfloat16, False
@@ -261,7 +305,7 @@ def fit(cfg: TrainConfig) -> FitResult:
     scheduler = torch.optim.lr_scheduler.LambdaLR(  # poly: (1 - t/T)^0.9
         optimizer, lambda t: max(0.0, 1 - t / total_steps) ** cfg.poly_power)
     capability = torch.cuda.get_device_capability(device) if device.type == "cuda" else None
-    amp_dtype, use_scaler = amp_settings(device.type, cfg.amp, capability)
+    amp_dtype, use_scaler = amp_settings(device.type, cfg.amp, capability, preset=cfg.preset)
     use_amp = amp_dtype is not None
     scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
     if device.type == "cuda":
@@ -270,6 +314,8 @@ def fit(cfg: TrainConfig) -> FitResult:
             precision = f"{str(amp_dtype).removeprefix('torch.')} autocast" if use_amp else "float32"
             print(f"device: {torch.cuda.get_device_name(device)} (compute capability "
                   f"{capability[0]}.{capability[1]}), {precision}{' with a GradScaler' if use_scaler else ''}")
+    elif use_amp and main and cfg.progress:  # CPU with native bfloat16 (amp_settings)
+        print("device: CPU with native bfloat16, bfloat16 autocast (amp=False for float32)")
     loss_fn = JointLoss(side_weights=cfg.side_weight, edge_pos_weight=cfg.edge_pos_weight)
 
     start_epoch, best_score, history = 0, -1.0, []

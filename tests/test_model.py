@@ -203,3 +203,37 @@ def test_weights_the_network_cannot_take_are_a_clear_value_error():
     with pytest.raises(ValueError, match="preset 'tiny'.*no ImageNet weights"):
         bl.build_model("tiny", pretrained="imagenet")
     assert isinstance(bl.build_model("unet", pretrained="auto", base_width=4), bl.UNet)
+
+
+def test_cff_resize_once_gives_bit_identical_outputs(monkeypatch):
+    """The model resizes each S_j once per target size; the old path resized inside each CFF module."""
+    torch.manual_seed(0)
+    model = bl.build_model("lite").eval()
+    x = torch.randn(2, 3, 96, 96)
+    with torch.no_grad():
+        fast = model(x)
+
+        def resize_inside_each_module(feats):  # the straightforward form: every module resizes for itself
+            return [None] * len(feats)
+
+        monkeypatch.setattr(bl.model, "resize_for_fusion", resize_inside_each_module)
+        monkeypatch.setattr(bl.cff.CrossFeatureFusion, "forward",
+                            lambda self, feats, resized=None: _cff_reference(self, feats))
+        plain = model(x)
+    assert torch.equal(fast.logits, plain.logits)
+    for a, b in zip(fast.side_masks + fast.side_edges, plain.side_masks + plain.side_edges):
+        assert torch.equal(a, b)
+
+
+def _cff_reference(cff, feats):
+    """CFF as the equation reads: out_i = S_i + (1 - sigmoid(W_i S_i)) * sum_j sigmoid(W_j S_j') S_j'."""
+    from banet_lite.layers import resize_to
+
+    i, s_i = cff.stage, feats[cff.stage]
+    received = 0
+    for j, s_j in enumerate(feats):
+        if j != i:
+            s_j = resize_to(s_j, s_i)
+            received = received + torch.sigmoid(cff.convs[j](s_j)) * s_j
+    gate = 1 - torch.sigmoid(cff.convs[i](s_i))
+    return s_i + gate * received, gate

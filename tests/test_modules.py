@@ -103,3 +103,14 @@ def test_decoder_returns_stage1_resolution():
     dec = bl.Decoder(4, 2, aspp_dim=6).eval()
     fused = [torch.randn(1, 4, 16, 16)] + [torch.randn(1, 4, 8, 8) for _ in range(3)]
     assert dec(fused, torch.randn(1, 6, 8, 8)).shape == (1, 2, 16, 16)
+
+
+def test_cff_given_stages_resized_once_matches_resizing_inside_each_module():
+    torch.manual_seed(0)
+    feats = [torch.randn(2, 8, 16, 16), torch.randn(2, 8, 8, 8), torch.randn(2, 8, 8, 8), torch.randn(2, 8, 8, 8)]
+    resized = bl.cff.resize_for_fusion(feats)
+    assert resized[1][0] is resized[2][0] is resized[3][0]  # stage 1 resized to the 8x8 size once, shared
+    for i in range(4):
+        cff = bl.CrossFeatureFusion(8, i)
+        for a, b in zip(cff(feats), cff(feats, resized[i])):
+            assert torch.equal(a, b)  # bit for bit
