@@ -3,25 +3,56 @@
     python benchmarks/speed.py                      # tiny, lite, paper, unet at 256x256
     python benchmarks/speed.py --presets paper --batch-size 2 --steps 3
     python benchmarks/speed.py --presets lite --compile   # torch.compile first (minutes to compile)
+    python benchmarks/speed.py --vs-reference .bench/BA-Net   # paper step against the authors' code
 
 Training: images/s of full Adam steps on the joint loss (forward, backward, update) at the
-given batch size, channels_last, after warm-up steps. Inference: ms per image at batch 1 in
+given batch size, channels_last, after warm-up steps, in the precision `fit` would choose on this
+machine (`--precision auto`: bfloat16 autocast on a CPU with native bfloat16 for lite and paper,
+else float32; `fp32` / `bf16` force one). Inference: ms per image at batch 1 in
 eval mode under torch.inference_mode. The best of `--repeats` timings is reported (the least
 disturbed by other work on the machine). Prints a Markdown table for benchmarks/RESULTS.md.
+
+`--vs-reference PATH` times the `paper` step side by side with the authors' reference network
+(a checkout of github mathwrx/BA-Net at PATH, kept out of this repository and imported from
+there): both in this process, interleaved step by step after warm-up, batch 2, 256x256, Adam
+lr 1e-4, each on its own joint loss (the reference's: CE + Dice on the output, CE on the 4 side
+segmentations and 4 side edges; every weight 1). The library step is the one `fit` runs by
+default on this machine (channels_last, `amp_settings`, autocast around forward and loss,
+scheduler step, the per-step Dice). The reference runs as written: contiguous tensors, float32,
+plain BatchNorm2d in place of its SynchronizedBatchNorm2d (one process, so the same function),
+no pretrained download. It imports torchvision only for a name it never uses; where torchvision
+is missing or broken, a stand-in module with that one name is put in its place. Prints medians
+per side and ends with `paper step vs reference: <ratio>x`.
 """
 
 from __future__ import annotations
 
 import argparse
 import platform
+import statistics
+import sys
 import time
+import types
 
 import torch
 
 import banet_lite as bl
+from banet_lite.metrics import batch_dice
+from banet_lite.train import amp_settings, cpu_has_native_bf16
 
 
-def time_training(model, batch_size: int, size: int, steps: int, repeats: int, device) -> float:
+def precision_for(preset: str, device, precision: str = "auto") -> torch.dtype | None:
+    """The autocast dtype (None: float32): `auto` is what fit chooses (amp_settings)."""
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        return torch.bfloat16
+    capability = torch.cuda.get_device_capability(device) if device.type == "cuda" else None
+    return amp_settings(device.type, True, capability, preset=preset)[0]
+
+
+def time_training(model, batch_size: int, size: int, steps: int, repeats: int, device,
+                  amp_dtype: torch.dtype | None = None) -> float:
     """Seconds per training step (best of `repeats` runs of `steps` steps)."""
     model.train()
     loss_fn = bl.JointLoss()
@@ -31,7 +62,8 @@ def time_training(model, batch_size: int, size: int, steps: int, repeats: int, d
     y[..., size // 4: 3 * size // 4, size // 3: 2 * size // 3] = 1
 
     def step():
-        total, _ = loss_fn(model(x), y)
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            total, _ = loss_fn(model(x), y)
         opt.zero_grad(set_to_none=True)
         total.backward()
         opt.step()
@@ -71,21 +103,137 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
+def cpu_flags() -> str:
+    """The CPU's vector extensions that matter here, from /proc/cpuinfo (Linux), and torch's view."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = set(f.read().split())
+    except OSError:
+        flags = set()
+    wanted = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16")
+    have = [f for f in wanted if f in flags]
+    return (f"CPU flags: {' '.join(have) or 'unknown'}; torch CPU capability "
+            f"{torch.backends.cpu.get_cpu_capability()}; native bfloat16 for training: {cpu_has_native_bf16()}")
+
+
+def import_reference(path: str):
+    """The reference's BANet class and SegmentationLoss, imported from a checkout at `path`."""
+    try:
+        import torchvision.models  # noqa: F401  (the reference imports resnet101 from it, never calls it)
+    except Exception:  # missing, or a wheel built for another torch: a stand-in for that one name
+        for name in [m for m in sys.modules if m == "torchvision" or m.startswith("torchvision.")]:
+            del sys.modules[name]
+        stub, stub_models = types.ModuleType("torchvision"), types.ModuleType("torchvision.models")
+
+        def resnet101(*args, **kwargs):
+            raise NotImplementedError("torchvision stand-in (benchmarks/speed.py)")
+
+        stub_models.resnet101, stub.models = resnet101, stub_models
+        sys.modules["torchvision"], sys.modules["torchvision.models"] = stub, stub_models
+        print("torchvision: not importable here; a stand-in provides torchvision.models.resnet101 (unused)")
+    sys.path.insert(0, path)
+    from encoding.models.BANet import BANet
+    from encoding.models.criterion import SegmentationLoss
+
+    return BANet, SegmentationLoss
+
+
+def versus_reference(path: str, steps: int, size: int = 256, batch_size: int = 2, precision: str = "auto",
+                     warmup: int = 2):
+    """Median seconds per training step, library and reference, interleaved; prints the ratio."""
+    device = torch.device("cpu")
+    RefBANet, RefLoss = import_reference(path)
+    torch.manual_seed(0)
+    # the reference's paper configuration (experiment/main.py defaults): ResNet-50, output stride 8,
+    # multi-grid (4, 4, 4), ASPP (6, 12, 18) at 256 channels, reduce dim 128, 2 classes, no download
+    ref = RefBANet(2, "resnet50", torch.nn.BatchNorm2d, aspp_rates=[6, 12, 18], pretrained=False, dilated=True,
+                   deep_base=False, multi_grid=True, multi_dilation=[4, 4, 4], output_stride=8, high_rates=[2, 4],
+                   aspp_out_dim=256, reduce_dim=128, pooling="max", is_train=True, img_size=[size, size]).train()
+    ref_loss = RefLoss("banet", 1.0, 1.0, None, None, [1, 1, 1, 1, 1, 1, 1, 1])
+    ref_opt = torch.optim.Adam(ref.parameters(), lr=1e-4)
+
+    lib = bl.build_model("paper").to(device, memory_format=torch.channels_last).train()  # as fit builds it
+    amp_dtype = precision_for("paper", device, precision)
+    loss_fn = bl.JointLoss(side_weights=1.0, edge_pos_weight=None)  # fit's defaults
+    opt = torch.optim.Adam(lib.parameters(), lr=1e-4, weight_decay=0.0)
+    total_steps = 10_000
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: max(0.0, 1 - t / total_steps) ** 0.9)
+    scaler = torch.amp.GradScaler("cuda", enabled=False)  # as fit on a CPU: a pass-through
+
+    g = torch.Generator().manual_seed(0)
+    images = torch.randn(batch_size, 3, size, size, generator=g)
+    masks = torch.zeros(batch_size, 1, size, size)
+    masks[..., size // 4: 3 * size // 4, size // 3: 2 * size // 3] = 1
+
+    def lib_step():  # the lines of fit's training loop
+        x = images.to(device, memory_format=torch.channels_last)
+        y = masks.to(device)
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            out = lib(x)
+            total, parts = loss_fn(out, y)
+        if not torch.isfinite(total):
+            raise FloatingPointError("non-finite loss")
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(total).backward()
+        scaler.step(opt)
+        scaler.update()
+        sched.step()
+        _ = [v.item() for v in parts.values()], batch_dice(out.logits.detach().float(), y)
+
+    def ref_step():  # the reference's training step (experiment/main.py), minus the data loading
+        ref_opt.zero_grad()
+        loss = ref_loss(ref(images), masks[:, 0].long())[0]
+        loss.backward()
+        ref_opt.step()
+        loss.item()
+
+    print(cpu_flags())
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; library: paper preset, channels_last, "
+          f"{'bfloat16 autocast' if amp_dtype is not None else 'float32'} ({precision}); reference: float32, "
+          f"contiguous; batch {batch_size}, {size}x{size}, Adam; {bl.count_parameters(lib):,} vs "
+          f"{sum(p.numel() for p in ref.parameters()):,} parameters (the reference keeps an unused classifier)")
+    for _ in range(warmup):  # warm-up: allocator, oneDNN kernels
+        lib_step()
+        ref_step()
+    lib_times, ref_times = [], []
+    for i in range(steps):
+        pair = ((lib_step, lib_times), (ref_step, ref_times))
+        for fn, times in pair if i % 2 == 0 else pair[::-1]:  # alternate which side goes first
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+    lib_s, ref_s = statistics.median(lib_times), statistics.median(ref_times)
+    print(f"library step: median {lib_s:.3f} s ({' '.join(f'{t:.2f}' for t in lib_times)})")
+    print(f"reference step: median {ref_s:.3f} s ({' '.join(f'{t:.2f}' for t in ref_times)})")
+    print(f"paper step vs reference: {lib_s / ref_s:.2f}x")
+    return lib_s, ref_s
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", nargs="+", default=["tiny", "lite", "paper", "unet"])
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=8, help="training batch (the paper preset uses 2)")
-    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=3, help="timed steps (--vs-reference: per side, try 5+)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=2, help="--vs-reference: warm-up steps per side")
     parser.add_argument("--compile", action="store_true", help="torch.compile each model first (inductor)")
+    parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
+                        help="auto: what fit chooses on this machine (amp_settings)")
+    parser.add_argument("--vs-reference", metavar="PATH",
+                        help="a checkout of github mathwrx/BA-Net: time the paper step side by side with it")
     parser.add_argument("--devices", nargs="+", default=["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
     args = parser.parse_args()
+    if args.vs_reference:
+        versus_reference(args.vs_reference, args.steps, args.size, precision=args.precision, warmup=args.warmup)
+        return
 
     cpu = platform.processor() or platform.machine()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads ({cpu}), input {args.size}x{args.size}")
-    print("| device | preset | params | train batch | train step (s) | train images/s | inference ms/image |")
-    print("|---|---|---:|---:|---:|---:|---:|")
+    print(cpu_flags())
+    print("| device | preset | params | precision | train batch | train step (s) | train images/s "
+          "| inference ms/image |")
+    print("|---|---|---:|---|---:|---:|---:|---:|")
     for device_name in args.devices:
         device = torch.device(device_name)
         for preset in args.presets:
@@ -95,9 +243,11 @@ def main():
             if args.compile:
                 model = torch.compile(model)  # compiled during the warm-up steps (minutes on CPU)
             batch = 2 if preset == "paper" and device.type == "cpu" else args.batch_size
-            step = time_training(model, batch, args.size, args.steps, args.repeats, device)
+            amp_dtype = precision_for(preset, device, args.precision)
+            step = time_training(model, batch, args.size, args.steps, args.repeats, device, amp_dtype)
             infer = time_inference(model, args.size, max(args.repeats, 5), device)
-            print(f"| {device_name} | {preset} | {params:,} | {batch} | {step:.3f} | "
+            dtype = "bf16 autocast" if amp_dtype is not None else "fp32"
+            print(f"| {device_name} | {preset} | {params:,} | {dtype} | {batch} | {step:.3f} | "
                   f"{batch / step:.1f} | {infer * 1000:.0f} |", flush=True)
 
 
