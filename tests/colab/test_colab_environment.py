@@ -43,6 +43,7 @@ CONSTRAINTS = HERE / "constraints.txt"
 DRIVER = HERE / "run_notebooks.py"
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 TORCH = "torch==2.13.0"  # the CPU build on this machine's disk stands in for Colab's torch (which is left alone)
+CELL_TIMEOUT_S = 1800  # one cell of 05 or 06; 06's ablation cell takes about a minute on a quiet 2-core machine
 ABSENT_ON_COLAB = ("jedi",)  # ipython pulls it in; Colab's freeze has none, so the environment has none either
 NOT_ON_COLAB = ("jupyterlab", "papermill", "nbval")  # must not arrive with banet-lite either
 RECIPE = f"v1 {TORCH} absent={','.join(ABSENT_ON_COLAB)} python={sys.version_info[:3]}"  # part of the cache key
@@ -337,14 +338,15 @@ def test_notebooks_05_and_06_run_in_the_colab_environment(colab):
     at = next(i for i, c in enumerate(nb05["cells"]) if "parameters" in c.get("metadata", {}).get("tags", []))
     one_epoch = f'# Parameters\nepochs = 1\nout_dir = "{(colab["work"] / "run05").as_posix()}"\n'
     nb05["cells"].insert(at + 1, _code_cell(one_epoch, tags=("injected-parameters",)))
-    result05, ran05 = _execute(colab, _write(nb05, folder / "05_train.ipynb"), folder, timeout=900)
+    result05, ran05 = _execute(colab, _write(nb05, folder / "05_train.ipynb"), folder, timeout=CELL_TIMEOUT_S)
     assert result05["ok"], f"notebook 05 (one epoch) failed in the Colab-like environment:\n{result05['error']}"
     history = (colab["work"] / "run05" / "history.csv").read_text().splitlines()
     assert len(history) == 2, history  # a header and one epoch
 
     nb06 = json.loads((ROOT / "notebooks" / "06_evaluate_and_explore.ipynb").read_text(encoding="utf-8"))
     nb06["cells"].append(_code_cell(PROBE_EXPLORER))
-    result, ran06 = _execute(colab, _write(nb06, folder / "06_evaluate_and_explore.ipynb"), folder, timeout=900)
+    path06 = _write(nb06, folder / "06_evaluate_and_explore.ipynb")
+    result, ran06 = _execute(colab, path06, folder, timeout=CELL_TIMEOUT_S)
     assert result["ok"], f"notebook 06 failed in the Colab-like environment:\n{result['error']}"
     print(f"in the Colab-like environment: 05 (one epoch) {result05['seconds']:.0f} s, 06 {result['seconds']:.0f} s")
 
