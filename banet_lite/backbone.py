@@ -31,6 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from .errors import ConfigError, DownloadError, MissingFileError, WeightsError
+from .layers import conv3x3
 
 # depth -> (block type, blocks per stage)
 RESNET_LAYOUTS = {18: ("basic", (2, 2, 2, 2)), 34: ("basic", (3, 4, 6, 3)),
@@ -44,11 +45,6 @@ IMAGENET_URLS = {
     50: "https://download.pytorch.org/models/resnet50-0676ba61.pth",
     101: "https://download.pytorch.org/models/resnet101-63fe2227.pth",
 }
-
-
-def conv3x3(c_in: int, c_out: int, stride: int = 1, dilation: int = 1) -> nn.Conv2d:
-    # padding = dilation keeps the size ("same") for a dilated 3x3 kernel
-    return nn.Conv2d(c_in, c_out, 3, stride=stride, padding=dilation, dilation=dilation, bias=False)
 
 
 class ResidualBlock(nn.Module):
@@ -75,9 +71,9 @@ class BasicBlock(ResidualBlock):
 
     def __init__(self, c_in: int, width: int, stride: int = 1, dilation: int = 1):
         super().__init__()
-        self.conv1 = conv3x3(c_in, width, stride, dilation)
+        self.conv1 = conv3x3(c_in, width, stride=stride, dilation=dilation)
         self.bn1 = nn.BatchNorm2d(width)
-        self.conv2 = conv3x3(width, width * self.expansion, 1, dilation)
+        self.conv2 = conv3x3(width, width * self.expansion, dilation=dilation)
         self.bn2 = nn.BatchNorm2d(width * self.expansion)
         self._add_shortcut(c_in, width * self.expansion, stride)
 
@@ -94,7 +90,7 @@ class Bottleneck(ResidualBlock):
         super().__init__()
         self.conv1 = nn.Conv2d(c_in, width, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(width)
-        self.conv2 = conv3x3(width, width, stride, dilation)
+        self.conv2 = conv3x3(width, width, stride=stride, dilation=dilation)
         self.bn2 = nn.BatchNorm2d(width)
         self.conv3 = nn.Conv2d(width, width * self.expansion, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(width * self.expansion)

@@ -4,7 +4,7 @@ A checkpoint is a dict of plain types and tensors, so it loads with `torch.load(
 (no code runs from the file):
 
     model        state_dict of the network
-    config       the network's architecture (BANetConfig.to_dict(), or the U-Net's options + preset)
+    config       the network's architecture (its config's to_dict(); `preset` names the family)
     img_size     the input size it was trained at (evaluation resizes to it)
     train_config the run's TrainConfig as a dict (seed and val_fraction rebuild its split)
     optimizer, scheduler, scaler, epoch, best_score, history, rng: what an exact resume needs
@@ -19,9 +19,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .config import BANetConfig
 from .errors import CheckpointError, MissingFileError
 from .files import atomic_write
+from .model import build_model, config_from_dict
 from .utils import resolve_device
 
 
@@ -46,22 +46,15 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     return ckpt
 
 
-def model_config_dict(model: nn.Module, preset: str) -> dict:
-    """The architecture of `model` as plain types, for the checkpoint's `config` entry."""
-    if hasattr(model, "config"):
-        return model.config.to_dict()
-    return {"preset": preset, **model.hparams}  # the U-Net baseline
+def model_config_dict(model: nn.Module, preset: str | None = None) -> dict:
+    """The architecture of `model` as plain types, for the checkpoint's `config` entry (the input size
+    is not part of it: that is the checkpoint's own `img_size`)."""
+    return model.config.to_dict()
 
 
 def model_from_checkpoint(ckpt: dict) -> nn.Module:
-    """Rebuild the network a checkpoint was trained with and load its weights."""
-    from .model import build_model
-
-    cfg = ckpt["config"]
-    if cfg.get("preset") == "unet":
-        model = build_model("unet", **{k: v for k, v in cfg.items() if k != "preset"})
-    else:
-        model = build_model(BANetConfig.from_dict(cfg))
+    """Rebuild the network a checkpoint was trained with (BA-Net or the U-Net baseline) and load its weights."""
+    model = build_model(config_from_dict(ckpt["config"]))
     model.load_state_dict(ckpt["model"])
     return model
 

@@ -1,8 +1,9 @@
-"""BA-Net configuration: one dataclass and three named presets.
+"""BA-Net configuration: the architecture dataclass, three named presets and their training defaults.
 
 A preset fixes the network's shape (backbone depth and width, the reduced per-stage width R,
-the ASPP width) and the training defaults that suit it (input size, batch size, learning rate,
-epochs). Every preset carries the same ablation switches:
+the ASPP width); `TRAINING_DEFAULTS` holds, apart, what suits it in training (input size, batch
+size, learning rate, epochs), so a checkpoint's architecture carries no input size of its own.
+Every preset carries the same ablation switches:
 
 | switch             | on (BA-Net)                                  | off (plain substitute)                         |
 |--------------------|----------------------------------------------|------------------------------------------------|
@@ -44,11 +45,6 @@ class BANetConfig:
     use_cff: bool = field(default=True, metadata={"ablation": "CFF"})
     use_aspp: bool = field(default=True, metadata={"ablation": "ASPP"})
     deep_supervision: bool = field(default=True, metadata={"ablation": "deep supervision"})
-    # --- training defaults for this preset (the CLI and fit() use them when not told otherwise) ---
-    img_size: int = 256
-    batch_size: int = 8
-    lr: float = 1e-4
-    epochs: int = 150
     preset: str = "paper"  # the name this config was built from (kept in checkpoints)
 
     def to_dict(self) -> dict:
@@ -60,10 +56,13 @@ class BANetConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> BANetConfig:
-        d = dict(d)
+        d = {k: v for k, v in d.items() if k not in LEGACY_TRAINING_KEYS}  # checkpoints from before the split
         d["pee_kernels"] = tuple(tuple(k) for k in d["pee_kernels"])
         d["aspp_rates"] = tuple(d["aspp_rates"])
         return cls(**d)
+
+
+LEGACY_TRAINING_KEYS = ("img_size", "batch_size", "lr", "epochs")
 
 
 # The ablation switches, read off the fields marked above: {"use_pee": "PEE", ..., "deep_supervision": ...}.
@@ -74,19 +73,39 @@ ABLATIONS: dict[str, str] = {f.name: f.metadata["ablation"] for f in fields(BANe
 PRESETS: dict[str, BANetConfig] = {
     # The reference configuration: ResNet-50, output stride 8, R = 128, ASPP 256.
     "paper": BANetConfig(),
-    # CPU default for real data: ResNet-18 layout at half width, output stride 16, R = 32. Trained
-    # from scratch (no ImageNet weights at this width), so a higher lr than the paper's 1e-4; 192 px
-    # inputs buy about 1.8x the epochs of 256 px within a fixed CPU budget (benchmarks/RESULTS.md).
-    "lite": BANetConfig(
-        depth=18, base_width=32, output_stride=16, reduce_dim=32, aspp_dim=64,
-        aspp_rates=(3, 6, 9), img_size=192, batch_size=8, lr=1e-3, epochs=30, preset="lite",
-    ),
+    # CPU default for real data: ResNet-18 layout at half width, output stride 16, R = 32.
+    "lite": BANetConfig(depth=18, base_width=32, output_stride=16, reduce_dim=32, aspp_dim=64, aspp_rates=(3, 6, 9),
+                        preset="lite"),
     # Tests and notebooks: trains on 64-128 px images in seconds.
-    "tiny": BANetConfig(
-        depth=18, base_width=8, output_stride=8, reduce_dim=16, aspp_dim=16,
-        aspp_rates=(2, 4, 6), img_size=96, batch_size=8, lr=3e-3, epochs=8, preset="tiny",
-    ),
+    "tiny": BANetConfig(depth=18, base_width=8, output_stride=8, reduce_dim=16, aspp_dim=16, aspp_rates=(2, 4, 6),
+                        preset="tiny"),
 }
+
+
+@dataclass(frozen=True)
+class TrainingDefaults:
+    """What `fit` and the CLI use for a preset when not told otherwise."""
+
+    img_size: int
+    batch_size: int
+    lr: float
+    epochs: int
+
+
+TRAINING_DEFAULTS: dict[str, TrainingDefaults] = {
+    "paper": TrainingDefaults(img_size=256, batch_size=8, lr=1e-4, epochs=150),  # the reference's recipe
+    # lite trains from scratch (no ImageNet weights at its width), so a higher lr than the paper's 1e-4;
+    # 192 px inputs buy about 1.8x the epochs of 256 px within a fixed CPU budget (benchmarks/RESULTS.md)
+    "lite": TrainingDefaults(img_size=192, batch_size=8, lr=1e-3, epochs=30),
+    "tiny": TrainingDefaults(img_size=96, batch_size=8, lr=3e-3, epochs=8),
+}
+TRAINING_DEFAULTS["unet"] = TRAINING_DEFAULTS["lite"]  # the U-Net baseline trains with lite's defaults
+
+
+def training_defaults(preset: str) -> TrainingDefaults:
+    if preset not in TRAINING_DEFAULTS:
+        raise ConfigError(f"preset={preset!r}: unknown; choose one of {sorted(TRAINING_DEFAULTS)}")
+    return TRAINING_DEFAULTS[preset]
 
 
 def get_config(preset: str = "paper", **overrides) -> BANetConfig:

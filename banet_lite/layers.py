@@ -19,8 +19,9 @@ def conv1x1(c_in: int, c_out: int, bias: bool = False) -> nn.Conv2d:
     return nn.Conv2d(c_in, c_out, 1, bias=bias)
 
 
-def conv3x3(c_in: int, c_out: int, bias: bool = False, dilation: int = 1) -> nn.Conv2d:
-    return nn.Conv2d(c_in, c_out, 3, padding=dilation, dilation=dilation, bias=bias)
+def conv3x3(c_in: int, c_out: int, bias: bool = False, dilation: int = 1, stride: int = 1) -> nn.Conv2d:
+    # padding = dilation keeps the size ("same") for a dilated 3x3 kernel (divided by the stride)
+    return nn.Conv2d(c_in, c_out, 3, stride=stride, padding=dilation, dilation=dilation, bias=bias)
 
 
 class SeparableConv(nn.Sequential):

@@ -1,4 +1,7 @@
-"""From logits to probabilities and masks: the one place that knows the two output conventions.
+"""What every network returns, and the one place that knows the two output conventions.
+
+`SegmentationOutput` is what BA-Net and the U-Net baseline both return, so training, evaluation and
+plots treat them alike. From logits to probabilities and masks:
 
     K == 1   one logit per pixel        p_fg = sigmoid(z)               mask = z > 0   (p_fg > 0.5)
     K >= 2   one logit per class        p    = softmax(z) over classes  mask = argmax_k z_k >= 1
@@ -9,8 +12,18 @@ Losses, metrics, evaluation and plots all call these, so no file repeats the sig
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor
+
+
+@dataclass
+class SegmentationOutput:
+    logits: Tensor  # (B, K, H, W)
+    side_masks: tuple[Tensor, ...] = ()  # 4 x (B, K, H, W), or () without deep supervision
+    side_edges: tuple[Tensor, ...] = ()  # 4 x (B, K, H, W)
+    maps: dict[str, tuple[Tensor, ...]] | None = None  # name -> 4 per-stage maps, with return_maps=True
 
 
 def _check(logits: Tensor, where: str) -> None:

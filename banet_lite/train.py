@@ -29,81 +29,33 @@ validates, prints and writes files. On CPU the gloo backend does the same (used 
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from . import data as bdata
 from .backbone import describe_weights, fetch_imagenet_weights, load_pretrained_backbone
-from .config import BANetConfig, get_config
+from .checkpoint import load_checkpoint, model_config_dict, model_from_checkpoint, save_checkpoint
+from .distributed import barrier, broadcast, distributed_setup
+from .errors import TrainingError
+from .files import read_csv, write_csv
 from .losses import JointLoss
-from .metrics import batch_dice, probabilities_to_mask
-from .model import build_model, check_unet_options, resolve_pretrained
-from .utils import default_device, seed_everything
+from .metrics import batch_scores
+from .model import build_model
+from .precision import amp_settings, cpu_has_native_bf16
+from .train_config import TrainConfig
+from .utils import resolve_device, seed_everything
 
-
-@dataclass
-class TrainConfig:
-    """Everything a run needs; fields left None take the preset's defaults (config.py)."""
-
-    preset: str = "tiny"  # tiny, lite, paper, or unet (the baseline, trained with lite's defaults)
-    data_dir: str | None = None  # a folder dataset (images/ + masks/, or a native layout)
-    dataset: str | None = None  # or a registry name (kvasir-seg, isic2018, ...), downloaded if needed
-    out: str = "runs/banet"  # any folder (created with its parents), e.g. a mounted Google Drive folder
-    epochs: int | None = None
-    batch_size: int | None = None
-    img_size: int | None = None
-    lr: float | None = None
-    weight_decay: float = 0.0
-    poly_power: float = 0.9
-    num_classes: int = 2
-    seed: int = 0
-    device: str = "auto"  # auto -> cuda if available, else cpu
-    amp: bool = True  # mixed precision (amp_settings): CUDA bf16/fp16; CPU bf16 where native, lite/paper only
-    compile: bool = False  # torch.compile the model
-    channels_last: bool = True
-    workers: int = 0  # DataLoader worker processes (> 0: the images are decoded once, up front)
-    augment: bool = True
-    aug_strength: float = 1.0
-    val_fraction: float = 0.1
-    synthetic_train: int = 96  # the synthetic default: training images (validation: a quarter)
-    synthetic_difficulty: float = 0.5
-    side_weight: float = 1.0  # lambda_i of the joint loss
-    edge_pos_weight: float | None = None
-    # backbone init: None (random), "auto" (ImageNet where the preset has it: paper; else None),
-    # "imagenet", a URL or a .pth file with torchvision key names. Ignored when resuming.
-    pretrained: str | None = None
-    resume: str | None = None  # a checkpoint to continue from (last.pt)
-    time_budget: float | None = None  # seconds; stops after the epoch in progress
-    stop_after: int | None = None  # end this run after N epochs; the schedule still spans `epochs`
-    progress: bool = True
-    model_overrides: dict = field(default_factory=dict)  # e.g. {"use_pee": False}
-
-    def resolved(self) -> TrainConfig:
-        """A copy with the preset's defaults filled in."""
-        base = get_config("lite" if self.preset == "unet" else self.preset)
-        d = asdict(self)
-        for name in ("epochs", "batch_size", "img_size", "lr"):
-            if d[name] is None:
-                d[name] = getattr(base, name)
-        # "auto" -> "imagenet" or None. Options or weights the network cannot take: a ValueError now,
-        # before any data is read
-        if self.preset == "unet":
-            check_unet_options(self.model_overrides)
-            d["pretrained"] = resolve_pretrained(self.pretrained, "unet")
-        else:
-            overrides = {"num_classes": self.num_classes, **self.model_overrides}
-            d["pretrained"] = resolve_pretrained(self.pretrained, self.preset, **overrides)
-        return TrainConfig(**d)
+# names that lived here before checkpoint.py, files.py, utils.py and train_config.py took them over
+__all__ = ["FitResult", "TrainConfig", "amp_settings", "build_datasets", "cpu_has_native_bf16", "evaluate_loss",
+           "fit", "load_checkpoint", "model_config_dict", "model_from_checkpoint", "poly_lr", "read_history",
+           "resolve_device", "save_checkpoint", "write_csv"]
 
 
 @dataclass
@@ -123,10 +75,7 @@ class FitResult:
 def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset]:
     """(train, validation) datasets; the whole folder is validated before anything trains."""
     if cfg.data_dir or cfg.dataset:
-        root = bdata.resolve_data(cfg.dataset, cfg.data_dir)
-        pairs = bdata.find_pairs(root)
-        bdata.validate_pairs(pairs, root)
-        splits = bdata.split_pairs(pairs, bdata.read_split_csv(root), seed=cfg.seed, val_fraction=cfg.val_fraction)
+        splits = bdata.load_splits(bdata.resolve_data(cfg.dataset, cfg.data_dir), cfg.seed, cfg.val_fraction)
         train = bdata.FolderDataset(splits["train"], cfg.img_size, augment=cfg.augment, seed=cfg.seed,
                                     aug_strength=cfg.aug_strength)
         val = bdata.FolderDataset(splits["val"], cfg.img_size, augment=False, seed=cfg.seed)
@@ -138,162 +87,85 @@ def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset]:
     return train, val
 
 
-# oneDNN ISA caps (ONEDNN_MAX_CPU_ISA) at or above AVX-512 with bfloat16: native bfloat16 kernels stay on
-_NATIVE_BF16_ISAS = {"AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX10_1_512", "AVX512_CORE_AMX", "AVX10_1_512_AMX",
-                     "AVX512_CORE_AMX_FP16", "AVX10_1_512_AMX_FP16", "ALL"}
-# presets whose CPU training step measured faster under bfloat16 autocast (benchmarks/RESULTS.md, 2026-12-01)
-CPU_BF16_PRESETS = ("lite", "paper")
-
-
-def cpu_has_native_bf16() -> bool:
-    """True where this CPU computes bfloat16 natively (AVX-512 BF16 or AMX) and the environment lets
-    torch use it: False when ATEN_CPU_CAPABILITY caps torch's kernels below AVX-512 (`default`, `avx2`)
-    or ONEDNN_MAX_CPU_ISA / DNNL_MAX_CPU_ISA caps oneDNN's below AVX512_CORE_BF16 (how CI emulates an
-    older CPU). Elsewhere bfloat16 is emulated in float32 and is slower: never worth it."""
-    try:
-        if not torch.backends.mkldnn.is_available():
-            return False
-        if not str(torch.backends.cpu.get_cpu_capability()).upper().startswith("AVX512"):
-            return False  # also what ATEN_CPU_CAPABILITY=default/avx2 reports
-        isa = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA")
-        if isa and isa.strip().upper() not in _NATIVE_BF16_ISAS:
-            return False
-        probes = [getattr(torch._C._cpu, name, None) for name in
-                  ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
-        if any(probe is not None and probe() for probe in probes):
-            return True
-        with open("/proc/cpuinfo") as f:  # older torch without the probes (Linux)
-            flags = set(f.read().split())
-        return bool(flags & {"avx512_bf16", "amx_bf16"})
-    except Exception:  # unknown platform: the safe answer
-        return False
-
-
-def amp_settings(device_type: str, enabled: bool = True, capability: tuple[int, int] | None = None,
-                 preset: str | None = None,
-                 cpu_native_bf16: bool | None = None) -> tuple[torch.dtype | None, bool]:
-    """(autocast dtype or None for full precision, whether to use a GradScaler).
-
-    CUDA: bfloat16 only where the GPU computes it natively, compute capability 8.0 and up (A100, L4,
-    H100, RTX 30xx+). Below (T4 7.5, V100 7.0, P100 6.0) `torch.cuda.is_bf16_supported()` can still be
-    true through emulation, which is slow, so those get float16 with loss scaling (a GradScaler), which
-    their tensor cores run natively.
-
-    CPU: bfloat16 autocast only where both hold: the CPU computes bfloat16 natively
-    (`cpu_has_native_bf16()`, or `cpu_native_bf16` when given) and the preset is one whose step
-    measured faster that way (`CPU_BF16_PRESETS`: lite about 1.8x, paper about 2x on an AVX-512 BF16
-    CPU). The `tiny` preset (16-32 channels) trains faster in float32 even there (the casts cost more
-    than its small convolutions save), so it, like every CPU without native bfloat16 (AVX2, or an
-    environment capping the ISA), trains in float32. No GradScaler: bfloat16 has float32's range.
-    """
-    if not enabled:
-        return None, False
-    if device_type == "cpu":
-        native = cpu_has_native_bf16() if cpu_native_bf16 is None else cpu_native_bf16
-        return (torch.bfloat16 if native and preset in CPU_BF16_PRESETS else None), False
-    if device_type != "cuda":
-        return None, False
-    if capability is not None and tuple(capability) >= (8, 0):
-        return torch.bfloat16, False
-    return torch.float16, True
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return default_device()
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
-    return torch.device(device)
-
-
-# ------------------------------------------------------------------- checkpoints
-def save_checkpoint(path: Path, state: dict) -> None:
-    """Write atomically: a crash mid-write never leaves a broken checkpoint behind."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    with open(tmp, "wb") as f:
-        f.write(buffer.getbuffer())
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
-    """torch.load with weights_only=True (no code runs from the file), with clear errors."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: checkpoint not found")
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"{path}: not a readable banet-lite checkpoint ({type(exc).__name__}: {exc})") from exc
-    if not isinstance(ckpt, dict) or "model" not in ckpt or "config" not in ckpt:
-        raise ValueError(f"{path}: not a banet-lite checkpoint (no 'model'/'config' entries)")
-    return ckpt
-
-
-def model_from_checkpoint(ckpt: dict) -> nn.Module:
-    """Rebuild the network a checkpoint was trained with and load its weights."""
-    cfg = ckpt["config"]
-    if cfg.get("preset") == "unet":
-        model = build_model("unet", **{k: v for k, v in cfg.items() if k != "preset"})
-    else:
-        model = build_model(BANetConfig.from_dict(cfg))
-    model.load_state_dict(ckpt["model"])
-    return model
-
-
-def model_config_dict(model: nn.Module, preset: str) -> dict:
-    if hasattr(model, "config"):
-        return model.config.to_dict()
-    return {"preset": preset, **model.hparams}  # the U-Net baseline
-
-
-# ------------------------------------------------------------------ distributed
-def distributed_setup(device: torch.device) -> tuple[int, int]:
-    """(rank, world size); initialises the process group when launched by torchrun."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world == 1:
-        return 0, 1
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return dist.get_rank(), world
+# ------------------------------------------------------------------- schedule
+def poly_lr(step: int, total_steps: int, power: float = 0.9) -> float:
+    """The poly schedule's factor lr_t / lr = (1 - t / T)^power; 0 from step T on."""
+    return max(0.0, 1 - step / total_steps) ** power
 
 
 # ------------------------------------------------------------------------- fit
-def fit(cfg: TrainConfig) -> FitResult:
-    cfg = cfg.resolved()
+@dataclass
+class Run:
+    """Everything one training run holds, built by `setup` and advanced epoch by epoch."""
+
+    cfg: TrainConfig
+    device: torch.device
+    rank: int
+    world: int
+    out: Path
+    model: nn.Module  # the plain network (what checkpoints hold)
+    train_model: nn.Module  # the same, compiled and/or wrapped in DDP for the forward pass
+    train_set: Dataset
+    val_set: Dataset
+    sampler: DistributedSampler | None
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    loss_fn: JointLoss
+    amp_dtype: torch.dtype | None
+    memory_format: torch.memory_format
+    drop_last: bool
+    start_epoch: int = 0
+    best_score: float = -1.0
+    history: list | None = None
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def best_path(self) -> Path:
+        return self.out / "best.pt"
+
+    @property
+    def last_path(self) -> Path:
+        return self.out / "last.pt"
+
+
+def _load_backbone_weights(model: nn.Module, cfg: TrainConfig, main: bool, world: int) -> None:
+    depth = model.backbone.depth
+    if world > 1 and cfg.pretrained == "imagenet":  # rank 0 downloads; the others find it cached
+        if main:
+            fetch_imagenet_weights(depth)
+        barrier(world)
+    unused = load_pretrained_backbone(model, cfg.pretrained)
+    if main:
+        n = len(model.backbone.state_dict())
+        print(f"backbone: loaded {n} tensors from {describe_weights(cfg.pretrained, depth)}"
+              + (f" (unused: {', '.join(unused)})" if unused else ""))
+
+
+def setup(cfg: TrainConfig) -> Run:
+    """Devices, processes, data, model, optimizer, schedule and precision; the resumed state if asked."""
     device = resolve_device(cfg.device)
     rank, world = distributed_setup(device)
     if device.type == "cuda" and world > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
         torch.cuda.set_device(device)
-    main = rank == 0
-    out = Path(cfg.out)
+    main, out = rank == 0, Path(cfg.out)
     if main:
         out.mkdir(parents=True, exist_ok=True)
     seed_everything(cfg.seed)
     if world > 1 and cfg.dataset:  # rank 0 downloads; the others wait, then find it in place
         if main:
             bdata.resolve_data(cfg.dataset, cfg.data_dir)
-        dist.barrier()
+        barrier(world)
 
     train_set, val_set = build_datasets(cfg)
     sampler = DistributedSampler(train_set, world, rank, shuffle=True, seed=cfg.seed) if world > 1 else None
     model = build_model(cfg.preset, num_classes=cfg.num_classes, **cfg.model_overrides)
     if cfg.pretrained and not cfg.resume:  # a resumed run takes every weight from its checkpoint
-        depth = model.backbone.depth
-        if world > 1 and cfg.pretrained == "imagenet":  # rank 0 downloads; the others find it cached
-            if main:
-                fetch_imagenet_weights(depth)
-            dist.barrier()
-        unused = load_pretrained_backbone(model, cfg.pretrained)
-        if main:
-            n = len(model.backbone.state_dict())
-            print(f"backbone: loaded {n} tensors from {describe_weights(cfg.pretrained, depth)}"
-                  + (f" (unused: {', '.join(unused)})" if unused else ""))
+        _load_backbone_weights(model, cfg, main, world)
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
     model = model.to(device, memory_format=memory_format)
 
@@ -302,8 +174,7 @@ def fit(cfg: TrainConfig) -> FitResult:
     steps_per_epoch = per_rank // cfg.batch_size if drop_last else math.ceil(per_rank / cfg.batch_size)
     total_steps = cfg.epochs * steps_per_epoch
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(  # poly: (1 - t/T)^0.9
-        optimizer, lambda t: max(0.0, 1 - t / total_steps) ** cfg.poly_power)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda t: poly_lr(t, total_steps, cfg.poly_power))
     capability = torch.cuda.get_device_capability(device) if device.type == "cuda" else None
     amp_dtype, use_scaler = amp_settings(device.type, cfg.amp, capability, preset=cfg.preset)
     use_amp = amp_dtype is not None
@@ -318,113 +189,100 @@ def fit(cfg: TrainConfig) -> FitResult:
         print("device: CPU with native bfloat16, bfloat16 autocast (amp=False for float32)")
     loss_fn = JointLoss(side_weights=cfg.side_weight, edge_pos_weight=cfg.edge_pos_weight)
 
-    start_epoch, best_score, history = 0, -1.0, []
+    run = Run(cfg, device, rank, world, out, model, model, train_set, val_set, sampler, optimizer, scheduler,
+              scaler, loss_fn, amp_dtype, memory_format, drop_last, history=[])
     if cfg.resume:
-        ckpt = load_checkpoint(cfg.resume, map_location=device)
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        if ckpt["scaler"] and use_scaler:  # empty when saved without float16 (CPU, bfloat16)
-            scaler.load_state_dict(ckpt["scaler"])
-        start_epoch, best_score, history = ckpt["epoch"], ckpt["best_score"], list(ckpt["history"])
-        torch.set_rng_state(ckpt["rng"]["torch"].cpu())
-        if "cuda" in ckpt["rng"] and device.type == "cuda":
-            torch.cuda.set_rng_state(ckpt["rng"]["cuda"].cpu(), device)
-        if main:
-            print(f"resumed from {cfg.resume} at epoch {start_epoch} (best val Dice {best_score:.4f})")
-
-    train_model = model
+        resume(run, cfg.resume)
     if cfg.compile:
-        train_model = torch.compile(model)
+        run.train_model = torch.compile(model)
     if world > 1:
-        train_model = nn.parallel.DistributedDataParallel(
-            train_model, device_ids=[device.index] if device.type == "cuda" else None)
-
-    def checkpoint_state(epoch: int) -> dict:
-        rng = {"torch": torch.get_rng_state()}
-        if device.type == "cuda":
-            rng["cuda"] = torch.cuda.get_rng_state(device)
-        return {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "epoch": epoch,
-                "best_score": best_score, "config": model_config_dict(model, cfg.preset),
-                "train_config": asdict(cfg), "img_size": cfg.img_size, "history": history, "rng": rng}
-
+        run.train_model = nn.parallel.DistributedDataParallel(
+            run.train_model, device_ids=[device.index] if device.type == "cuda" else None)
     if cfg.workers > 0 and hasattr(train_set, "preload"):
         # Each epoch's DataLoader starts fresh worker processes, and a cache filled inside a worker dies
         # with it: decode everything once here (in parallel), so that every worker starts with it.
         train_set.preload(progress=main and cfg.progress, workers=cfg.workers)
+    return run
 
-    best_path, last_path = out / "best.pt", out / "last.pt"
-    started, stopped_early = time.perf_counter(), None
-    for epoch in range(start_epoch, cfg.epochs):
-        epoch_start = time.perf_counter()
-        if hasattr(train_set, "set_epoch"):
-            train_set.set_epoch(epoch)  # augmentation draws from (seed, epoch, index)
-        if sampler is not None:
-            sampler.set_epoch(epoch)
-        loader = DataLoader(train_set, batch_size=cfg.batch_size, sampler=sampler, shuffle=sampler is None,
-                            generator=torch.Generator().manual_seed(cfg.seed * 1_000 + epoch),
-                            num_workers=cfg.workers, drop_last=drop_last,
-                            pin_memory=device.type == "cuda", persistent_workers=False)
-        train_model.train()
-        sums, n_seen = {}, 0
-        bar = _progress(loader, main and cfg.progress, f"epoch {epoch + 1}/{cfg.epochs}")
-        for images, masks in bar:
-            images = images.to(device, non_blocking=True, memory_format=memory_format)
-            masks = masks.to(device, non_blocking=True)
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):  # float32 when amp_dtype is None
-                out_ = train_model(images)
-                total, parts = loss_fn(out_, masks)
-            if not torch.isfinite(total):
-                raise FloatingPointError(
-                    f"non-finite loss at epoch {epoch + 1} ({ {k: round(v.item(), 4) for k, v in parts.items()} }); "
-                    f"stopped. The last good checkpoint is {last_path if last_path.exists() else 'not written yet'}; "
-                    f"try a lower --lr")
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(total).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            b = images.shape[0]
-            n_seen += b
-            for k, v in parts.items():
-                sums[k] = sums.get(k, 0.0) + v.item() * b
-            sums["dice"] = sums.get("dice", 0.0) + batch_dice(out_.logits.detach().float(), masks) * b
-            if hasattr(bar, "set_postfix"):
-                bar.set_postfix(loss=f"{sums['total'] / n_seen:.3f}", dice=f"{sums['dice'] / n_seen:.3f}")
 
-        train_seconds = time.perf_counter() - epoch_start  # every step ends in .item(): the GPU is done
+# ------------------------------------------------------------------- checkpoints
+def checkpoint_state(run: Run, epoch: int) -> dict:
+    """The whole state after `epoch` epochs: what `resume` needs to continue bit for bit (checkpoint.py)."""
+    rng = {"torch": torch.get_rng_state()}
+    if run.device.type == "cuda":
+        rng["cuda"] = torch.cuda.get_rng_state(run.device)
+    return {"model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
+            "scheduler": run.scheduler.state_dict(), "scaler": run.scaler.state_dict(), "epoch": epoch,
+            "best_score": run.best_score, "config": model_config_dict(run.model, run.cfg.preset),
+            "train_config": asdict(run.cfg), "img_size": run.cfg.img_size, "history": run.history, "rng": rng}
 
-        # ---- validation (rank 0), then every rank learns the score
-        val = evaluate_loss(model, val_set, loss_fn, device, cfg.batch_size, memory_format, amp_dtype) if main else {}
-        row = {"epoch": epoch + 1, "train_loss": sums["total"] / n_seen, "train_dice": sums["dice"] / n_seen,
-               **{f"train_{k}": v / n_seen for k, v in sums.items() if k not in ("total", "dice")},
-               **{f"val_{k}": v for k, v in val.items()},
-               "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - epoch_start,
-               "train_images_per_s": n_seen * world / train_seconds}  # all ranks; data loading included
-        history.append(row)
-        score = _broadcast(val.get("dice", 0.0), device, world)
-        if main:
-            if score > best_score:
-                best_score = score
-                save_checkpoint(best_path, checkpoint_state(epoch + 1))
-            save_checkpoint(last_path, checkpoint_state(epoch + 1))
-            write_csv(out / "history.csv", history)
-            if cfg.progress:
-                print(f"epoch {epoch + 1}: train loss {row['train_loss']:.4f}  val loss {val['loss']:.4f}  "
-                      f"val Dice {val['dice']:.4f}  ({row['seconds']:.1f}s)")
-        elapsed = time.perf_counter() - started
-        if cfg.stop_after is not None and epoch + 1 - start_epoch >= cfg.stop_after and epoch + 1 < cfg.epochs:
-            stopped_early = f"stopped after {cfg.stop_after} epoch(s) as asked; resume from {last_path}"
-            break
-        if cfg.time_budget is not None and epoch + 1 < cfg.epochs and elapsed + row["seconds"] > cfg.time_budget:
-            stopped_early = f"time budget of {cfg.time_budget:.0f}s reached after epoch {epoch + 1}"
-            if main and cfg.progress:
-                print(stopped_early)
-            break
-    if world > 1:
-        dist.barrier()
-    return FitResult(model, history, best_path, last_path, best_score, stopped_early)
+
+def resume(run: Run, path: str | os.PathLike) -> None:
+    ckpt = load_checkpoint(path, map_location=run.device)
+    run.model.load_state_dict(ckpt["model"])
+    run.optimizer.load_state_dict(ckpt["optimizer"])
+    run.scheduler.load_state_dict(ckpt["scheduler"])
+    if ckpt["scaler"] and run.scaler.is_enabled():  # empty when saved without float16 (CPU, bfloat16)
+        run.scaler.load_state_dict(ckpt["scaler"])
+    run.start_epoch, run.best_score, run.history = ckpt["epoch"], ckpt["best_score"], list(ckpt["history"])
+    torch.set_rng_state(ckpt["rng"]["torch"].cpu())
+    if "cuda" in ckpt["rng"] and run.device.type == "cuda":
+        torch.cuda.set_rng_state(ckpt["rng"]["cuda"].cpu(), run.device)
+    if run.main:
+        print(f"resumed from {path} at epoch {run.start_epoch} (best val Dice {run.best_score:.4f})")
+
+
+def save_epoch(run: Run, epoch: int, score: float) -> None:
+    """Rank 0, after each epoch: best.pt when the validation Dice beats every earlier one, last.pt, history.csv."""
+    if score > run.best_score:
+        run.best_score = score
+        save_checkpoint(run.best_path, checkpoint_state(run, epoch))
+    save_checkpoint(run.last_path, checkpoint_state(run, epoch))
+    write_csv(run.out / "history.csv", run.history)
+
+
+# ------------------------------------------------------------------------- epochs
+def train_one_epoch(run: Run, epoch: int) -> dict[str, float]:
+    """One pass over the training set; the mean of each loss term, the batch Dice and images/s."""
+    cfg, device = run.cfg, run.device
+    if hasattr(run.train_set, "set_epoch"):
+        run.train_set.set_epoch(epoch)  # augmentation draws from (seed, epoch, index)
+    if run.sampler is not None:
+        run.sampler.set_epoch(epoch)
+    loader = DataLoader(run.train_set, batch_size=cfg.batch_size, sampler=run.sampler, shuffle=run.sampler is None,
+                        generator=torch.Generator().manual_seed(cfg.seed * 1_000 + epoch),
+                        num_workers=cfg.workers, drop_last=run.drop_last,
+                        pin_memory=device.type == "cuda", persistent_workers=False)
+    run.train_model.train()
+    started, sums, n_seen = time.perf_counter(), {}, 0
+    bar = _progress(loader, run.main and cfg.progress, f"epoch {epoch + 1}/{cfg.epochs}")
+    for images, masks in bar:
+        images = images.to(device, non_blocking=True, memory_format=run.memory_format)
+        masks = masks.to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=run.amp_dtype, enabled=run.amp_dtype is not None):  # None: float32
+            out = run.train_model(images)
+            total, parts = run.loss_fn(out, masks)
+        if not torch.isfinite(total):
+            raise TrainingError(
+                f"non-finite loss at epoch {epoch + 1} ({ {k: round(v.item(), 4) for k, v in parts.items()} }); "
+                f"stopped. The last good checkpoint is "
+                f"{run.last_path if run.last_path.exists() else 'not written yet'}; try a lower --lr")
+        run.optimizer.zero_grad(set_to_none=True)
+        run.scaler.scale(total).backward()
+        run.scaler.step(run.optimizer)
+        run.scaler.update()
+        run.scheduler.step()
+        b = images.shape[0]
+        n_seen += b
+        for k, v in parts.items():
+            sums[k] = sums.get(k, 0.0) + v.item() * b
+        sums["dice"] = sums.get("dice", 0.0) + sum(s["dice"] for s in batch_scores(out.logits.detach().float(), masks))
+        if hasattr(bar, "set_postfix"):
+            bar.set_postfix(loss=f"{sums['total'] / n_seen:.3f}", dice=f"{sums['dice'] / n_seen:.3f}")
+    seconds = time.perf_counter() - started  # every step ends in .item(): the GPU is done
+    return {"train_loss": sums["total"] / n_seen, "train_dice": sums["dice"] / n_seen,
+            **{f"train_{k}": v / n_seen for k, v in sums.items() if k not in ("total", "dice")},
+            "train_images_per_s": n_seen * run.world / seconds}  # all ranks; data loading included
 
 
 @torch.no_grad()
@@ -432,7 +290,8 @@ def evaluate_loss(model: nn.Module, dataset: Dataset, loss_fn: JointLoss, device
                   batch_size: int, memory_format=torch.contiguous_format,
                   amp_dtype: torch.dtype | None = None) -> dict[str, float]:
     """Mean loss, Dice and Jaccard over a dataset at the model's input size (under autocast to
-    `amp_dtype` when given, as in training)."""
+    `amp_dtype` when given, as in training). Dice and Jaccard are the test metrics' own (metrics.py),
+    empty-mask rule included."""
     was_training = model.training
     model.eval()
     loss_sum, dice_sum, jac_sum, n = 0.0, 0.0, 0.0, 0
@@ -442,37 +301,58 @@ def evaluate_loss(model: nn.Module, dataset: Dataset, loss_fn: JointLoss, device
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             out = model(images)
             total, _ = loss_fn(out, masks)
-        pred = probabilities_to_mask(out.logits.float())  # (B, H, W) bool
-        target = masks[:, 0] > 0.5
-        inter = (pred & target).sum((1, 2)).float()
-        p, t = pred.sum((1, 2)).float(), target.sum((1, 2)).float()
-        empty = p == 0  # the paper's rule: an empty prediction scores 0
-        dice = torch.where(empty, torch.zeros_like(p), 2 * inter / (p + t).clamp(min=1))
-        jac = torch.where(empty, torch.zeros_like(p), inter / (p + t - inter).clamp(min=1))
+        scores = batch_scores(out.logits.float(), masks)  # B x {"dice", "jaccard"}
         loss_sum += total.item() * images.shape[0]
-        dice_sum += dice.sum().item()
-        jac_sum += jac.sum().item()
+        dice_sum += sum(s["dice"] for s in scores)
+        jac_sum += sum(s["jaccard"] for s in scores)
         n += images.shape[0]
     model.train(was_training)
     return {"loss": loss_sum / n, "dice": dice_sum / n, "jaccard": jac_sum / n}
 
 
-def write_csv(path: Path, history: list[dict]) -> None:
-    """Rows of a table (history.csv: one per epoch; per_image.csv: one per image), written atomically."""
-    columns = list(dict.fromkeys(k for row in history for k in row))
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        for row in history:
-            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-    os.replace(tmp, path)
+def fit(cfg: TrainConfig) -> FitResult:
+    """Train `cfg` (see TrainConfig): epochs of training and validation, checkpoints after each."""
+    run = setup(cfg.resolved())
+    cfg, started, stopped_early = run.cfg, time.perf_counter(), None
+    for epoch in range(run.start_epoch, cfg.epochs):
+        epoch_start = time.perf_counter()
+        train = train_one_epoch(run, epoch)
+        # validation on rank 0, then every rank learns the score
+        val = evaluate_loss(run.model, run.val_set, run.loss_fn, run.device, cfg.batch_size, run.memory_format,
+                            run.amp_dtype) if run.main else {}
+        row = {"epoch": epoch + 1, **{k: v for k, v in train.items() if k != "train_images_per_s"},
+               **{f"val_{k}": v for k, v in val.items()}, "lr": run.optimizer.param_groups[0]["lr"],
+               "seconds": time.perf_counter() - epoch_start, "train_images_per_s": train["train_images_per_s"]}
+        run.history.append(row)
+        score = broadcast(val.get("dice", 0.0), run.device, run.world)
+        if run.main:
+            save_epoch(run, epoch + 1, score)
+            if cfg.progress:
+                print(f"epoch {epoch + 1}: train loss {row['train_loss']:.4f}  val loss {val['loss']:.4f}  "
+                      f"val Dice {val['dice']:.4f}  ({row['seconds']:.1f}s)")
+        stopped_early = _stop_reason(cfg, run, epoch, time.perf_counter() - started + row["seconds"])
+        if stopped_early:
+            if run.main and cfg.progress and "budget" in stopped_early:
+                print(stopped_early)
+            break
+    barrier(run.world)
+    return FitResult(run.model, run.history, run.best_path, run.last_path, run.best_score, stopped_early)
+
+
+def _stop_reason(cfg: TrainConfig, run: Run, epoch: int, projected: float) -> str | None:
+    """Why to stop after `epoch` before the last one (stop_after, or a time budget the next epoch would pass)."""
+    if epoch + 1 >= cfg.epochs:
+        return None
+    if cfg.stop_after is not None and epoch + 1 - run.start_epoch >= cfg.stop_after:
+        return f"stopped after {cfg.stop_after} epoch(s) as asked; resume from {run.last_path}"
+    if cfg.time_budget is not None and projected > cfg.time_budget:
+        return f"time budget of {cfg.time_budget:.0f}s reached after epoch {epoch + 1}"
+    return None
 
 
 def read_history(path: str | os.PathLike) -> list[dict]:
-    with open(path, newline="") as f:
-        return [{k: float(v) if k != "epoch" else int(v) for k, v in row.items() if v != ""}
-                for row in csv.DictReader(f)]
+    """history.csv back as rows: the epoch an int, every other column a float."""
+    return [{k: int(v) if k == "epoch" else float(v) for k, v in row.items()} for row in read_csv(path)]
 
 
 def _progress(loader, enabled: bool, desc: str):
@@ -483,12 +363,3 @@ def _progress(loader, enabled: bool, desc: str):
     # iter() here, once: a tqdm that iterated the loader itself would draw a second shuffle from the
     # seeded generator, and a run with a progress bar would then differ from one without.
     return tqdm(iter(loader), total=len(loader), desc=desc, leave=False, dynamic_ncols=True)
-
-
-def _broadcast(value: float, device: torch.device, world: int) -> float:
-    if world == 1:
-        return value
-    t = torch.tensor([value], dtype=torch.float64, device=device)
-    dist.broadcast(t, src=0)
-    return t.item()
-

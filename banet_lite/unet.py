@@ -11,11 +11,31 @@ side outputs), so training, evaluation and plots treat both models alike.
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+
 import torch
 from torch import Tensor, nn
 
 from .layers import conv1x1, conv3x3, resize_to
-from .model import SegmentationOutput
+from .output import SegmentationOutput
+
+
+@dataclass
+class UNetConfig:
+    """What a U-Net is built from, and what its checkpoint records."""
+
+    num_classes: int = 2
+    base_width: int = 20  # w: the widths are w, 2w, 4w, 8w, 16w
+    in_channels: int = 3
+    depth: int = 4  # pooling steps
+    preset: str = "unet"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> UNetConfig:
+        return cls(**d)
 
 
 class DoubleConv(nn.Sequential):
@@ -31,8 +51,7 @@ class UNet(nn.Module):
         super().__init__()
         widths = [base_width * 2**i for i in range(depth + 1)]  # w, 2w, 4w, 8w, 16w
         self.num_classes = num_classes
-        self.hparams = {"num_classes": num_classes, "base_width": base_width, "in_channels": in_channels,
-                        "depth": depth}  # what a checkpoint needs to rebuild it
+        self.config = UNetConfig(num_classes, base_width, in_channels, depth)  # what a checkpoint rebuilds it from
         self.down = nn.ModuleList(DoubleConv(c_in, c) for c_in, c in zip([in_channels] + widths[:-1], widths))
         self.pool = nn.MaxPool2d(2)
         self.up = nn.ModuleList(DoubleConv(widths[i] + widths[i + 1], widths[i]) for i in reversed(range(depth)))
@@ -48,3 +67,12 @@ class UNet(nn.Module):
             skip = skips.pop()
             x = block(torch.cat([skip, resize_to(x, skip)], dim=1))  # upsample to the skip's size, fuse
         return SegmentationOutput(self.head(x), maps={} if return_maps else None)  # (B, K, H, W)
+
+    @property
+    def hparams(self) -> dict:
+        """The constructor's arguments (older name of `config`, without the preset)."""
+        return {k: v for k, v in self.config.to_dict().items() if k != "preset"}
+
+    @classmethod
+    def from_config(cls, config: UNetConfig) -> UNet:
+        return cls(config.num_classes, config.base_width, config.in_channels, config.depth)

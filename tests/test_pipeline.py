@@ -42,6 +42,28 @@ def test_best_pt_keeps_the_best_validation_epoch_and_the_schedule_is_poly(tmp_pa
     assert result.history[-1]["lr"] == 0.0
 
 
+def test_poly_lr_values():
+    assert btrain.poly_lr(0, 10) == 1.0
+    assert btrain.poly_lr(5, 10) == pytest.approx(0.5**0.9)
+    assert btrain.poly_lr(9, 10, power=2.0) == pytest.approx(0.01)
+    assert btrain.poly_lr(10, 10) == btrain.poly_lr(12, 10) == 0.0  # never negative past the end
+
+
+def test_a_checkpoint_holds_one_input_size_and_old_ones_still_load(tmp_path):
+    from banet_lite.checkpoint import model_config_dict, model_from_checkpoint
+
+    model = bl.build_model("tiny", num_classes=1)
+    config = model_config_dict(model)
+    assert "img_size" not in config and config["preset"] == "tiny"
+    legacy = {**config, "img_size": 96, "batch_size": 8, "lr": 3e-3, "epochs": 8}  # written before the split
+    rebuilt = model_from_checkpoint({"model": model.state_dict(), "config": legacy})
+    assert rebuilt.config == model.config
+    unet = bl.build_model("unet", base_width=4)
+    old_unet = {"preset": "unet", "num_classes": 2, "base_width": 4, "in_channels": 3, "depth": 4}  # as written before
+    assert model_config_dict(unet) == old_unet
+    assert model_from_checkpoint({"model": unet.state_dict(), "config": old_unet}).config == unet.config
+
+
 def write_non_square(root, sizes=((40, 56), (23, 31), (64, 20))):
     """Folder dataset of images with the given (height, width), a lesion-like ellipse in each mask."""
     (root / "images").mkdir(parents=True)

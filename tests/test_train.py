@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import banet_lite as bl
+from banet_lite import precision
 from banet_lite import train as btrain
 from banet_lite.data import write_synthetic_dataset
 
@@ -177,7 +178,7 @@ def test_amp_settings_per_compute_capability(device_type, enabled, capability, d
     ],
 )
 def test_amp_settings_on_cpu(monkeypatch, native, enabled, preset, dtype):
-    monkeypatch.setattr(btrain, "cpu_has_native_bf16", lambda: native)
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: native)
     assert btrain.amp_settings("cpu", enabled, preset=preset) == (dtype, False)
     assert btrain.amp_settings("cpu", enabled, preset=preset, cpu_native_bf16=native) == (dtype, False)
 
@@ -223,7 +224,7 @@ def _fake_cpu(monkeypatch, flags: str, capability: str = "AVX512", probes: bool 
 )
 def test_cpu_has_native_bf16_from_flags_and_environment(monkeypatch, flags, capability, probes, env, expected):
     _fake_cpu(monkeypatch, flags, capability, probes, **env)
-    assert btrain.cpu_has_native_bf16() is expected
+    assert precision.cpu_has_native_bf16() is expected
 
 
 # ------------------------------------------------------------------- backbone weights
