@@ -1,0 +1,285 @@
+"""The map explorer: what BA-Net computes inside, per image and stage, as a figure or an ipywidgets panel.
+
+Per stage (stage 1 at 1/4 of the input, 2-4 at 1/8):
+  PEE edge response   |F' - avg_k(F')|           (B, 2R, h, w)   how "edgy" each feature is
+  IA seg->edge mask   1 - sigmoid(A_e(e))          (B, R, h, w)    what the seg branch may add to the edges
+  IA edge->seg mask   1 - sigmoid(A_s(s))          (B, R, h, w)    what the edge branch may add to the seg
+  CFF gate            1 - sigmoid(W_i S_i)         (B, R, h, w)    how much stage i takes from the others
+  side outputs, final prediction: foreground probability
+Channel maps are reduced to one (h, w) picture by mean, max or a single channel.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from torch import Tensor
+
+from .output import foreground_probability, logits_to_mask
+from .plots import _denormalize, _new_figure, figure_to_png, overlay
+
+
+def reduce_channels(t: Tensor, how: str | int = "mean") -> np.ndarray:
+    """(C, h, w) -> (h, w) float32 by "mean" or "max" over channels, or an int channel index."""
+    if not isinstance(t, Tensor) or t.ndim != 3:
+        raise ValueError(f"viz.py: reduce_channels needs a (C, h, w) tensor, got {getattr(t, 'shape', t)}")
+    t = t.detach().float().cpu()
+    if how == "mean":
+        r = t.mean(dim=0)
+    elif how == "max":
+        r = t.amax(dim=0)
+    elif isinstance(how, (int, np.integer)) and not isinstance(how, bool):
+        if not -t.shape[0] <= how < t.shape[0]:
+            raise ValueError(f"viz.py: channel {how} out of range for {t.shape[0]} channels")
+        r = t[int(how)]
+    else:
+        raise ValueError(f"viz.py: reduction must be 'mean', 'max' or a channel index, got {how!r}")
+    return r.numpy().astype(np.float32)
+
+
+@dataclass(frozen=True)
+class MapChoice:
+    source: str  # a key of out.maps, or "side_masks" / "side_edges" / "logits"
+    absolute: bool = False  # show |value| (signed edge responses)
+    channels: bool = True  # a (C, h, w) feature map (reduced) rather than a probability
+    per_stage: bool = True
+
+
+MAP_CHOICES: OrderedDict[str, MapChoice] = OrderedDict(
+    [
+        ("PEE edge response", MapChoice("pee_edge", absolute=True)),
+        ("IA seg->edge mask", MapChoice("ia_seg_to_edge")),
+        ("IA edge->seg mask", MapChoice("ia_edge_to_seg")),
+        ("CFF gate", MapChoice("cff_gate")),
+        ("Side segmentation", MapChoice("side_masks", channels=False)),
+        ("Side boundary", MapChoice("side_edges", channels=False)),
+        ("Final prediction", MapChoice("logits", channels=False, per_stage=False)),
+    ]
+)
+_PROBABILITIES = {"side_masks", "side_edges", "logits"}  # drawn on a fixed 0..1 scale; other maps autoscale
+
+
+def _in_ipython_kernel() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+@functools.cache
+def _explorer_box_class():
+    """The explorer's panel: an ipywidgets VBox (7.7 as on Colab, or 8) whose text form is one short,
+    deterministic line (what nbval compares and a console shows) instead of a dump of its children."""
+    import ipywidgets as widgets
+
+    class MapExplorerBox(widgets.VBox):
+        text = "MapExplorer widget"
+
+        def __repr__(self) -> str:
+            return self.text
+
+    return MapExplorerBox
+
+
+class MapExplorer:
+    """Browse BA-Net's internal maps per image and stage; a static figure, or an ipywidgets panel.
+
+        explorer = MapExplorer(model, images, masks)      # images (N, 3, H, W) normalised, masks (N, 1, H, W)
+        explorer.figure(image_index=0, stage=2, map_name="CFF gate", reduction="max")
+        explorer.display()                                # widget + a static picture in a notebook
+    The model is moved to `device`, put in eval mode and run once per image (outputs are cached).
+    """
+
+    def __init__(self, model: torch.nn.Module, images: Tensor, masks: Tensor, device: str = "cpu"):
+        if not isinstance(images, Tensor) or images.ndim != 4 or images.shape[1] != 3:
+            got = getattr(images, "shape", type(images))
+            raise ValueError(f"viz.py: MapExplorer images must be a (N, 3, H, W) tensor, got {got}")
+        if masks.ndim == 3:
+            masks = masks[:, None]
+        if masks.shape[0] != images.shape[0] or masks.shape[-2:] != images.shape[-2:]:
+            shapes = f"{tuple(masks.shape)} vs images {tuple(images.shape)}"
+            raise ValueError(f"viz.py: MapExplorer masks must be (N, 1, H, W) like the images: {shapes}")
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.images, self.masks = images, masks
+        self._cache: dict[int, object] = {}
+        self.controls: dict = {}  # filled by widget(): name -> ipywidgets control
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    # --- model outputs ----------------------------------------------------------------------------------
+
+    def _output(self, image_index: int):
+        if not 0 <= image_index < len(self):
+            raise IndexError(f"viz.py: image_index {image_index} out of range for {len(self)} images")
+        if image_index not in self._cache:
+            x = self.images[image_index : image_index + 1].to(self.device)  # (1, 3, H, W)
+            with torch.no_grad():
+                out = self.model(x, return_maps=True)
+            self._cache[image_index] = out
+        return self._cache[image_index]
+
+    def available_maps(self) -> list[str]:
+        """Names from MAP_CHOICES this model produces (modules switched off have no map)."""
+        out = self._output(0)
+        maps = out.maps or {}
+        have = {k for k, v in maps.items() if len(v)} | {"logits"}
+        have |= {name for name in ("side_masks", "side_edges") if len(getattr(out, name, ()))}
+        return [name for name, choice in MAP_CHOICES.items() if choice.source in have]
+
+    def _choice(self, map_name: str) -> MapChoice:
+        if map_name not in self.available_maps():
+            raise ValueError(f"viz.py: map {map_name!r} not available; choose from {self.available_maps()}")
+        return MAP_CHOICES[map_name]
+
+    def _stage_tensor(self, image_index: int, stage: int, map_name: str) -> Tensor:
+        """The raw per-stage tensor for one image: (C, h, w) maps, or (K, H, W) logits."""
+        choice, out = self._choice(map_name), self._output(image_index)
+        if choice.source == "logits":
+            return out.logits[0]
+        if choice.source in ("side_masks", "side_edges"):
+            stages = getattr(out, choice.source)  # 4 x (1, K, H, W)
+        else:
+            stages = out.maps[choice.source]  # 4 x (1, C, h, w)
+        if not 1 <= stage <= len(stages):
+            raise ValueError(f"viz.py: stage must be 1..{len(stages)}, got {stage}")
+        return stages[stage - 1][0]
+
+    def num_stages(self) -> int:
+        out = self._output(0)
+        lengths = [len(v) for v in (out.maps or {}).values()] + [len(out.side_masks), len(out.side_edges)]
+        return max(lengths + [1])
+
+    def num_channels(self, image_index: int, stage: int, map_name: str) -> int:
+        """Channels the reduction runs over (1 for probability maps)."""
+        if not MAP_CHOICES[map_name].channels:
+            return 1
+        return self._stage_tensor(image_index, stage, map_name).shape[0]
+
+    def map_array(self, image_index: int = 0, stage: int = 1, map_name: str = "PEE edge response",
+                  reduction: str | int = "mean") -> np.ndarray:
+        """The (h, w) float32 picture `figure` draws in its third panel, at the map's own resolution."""
+        choice = self._choice(map_name)
+        t = self._stage_tensor(image_index, stage, map_name)
+        if not choice.channels:  # logits (K, h, w) -> foreground probability, reduction not used
+            return foreground_probability(t[None].float().cpu())[0].numpy().astype(np.float32)
+        if choice.absolute:
+            t = t.abs()
+        return reduce_channels(t, reduction)
+
+    # --- pictures ---------------------------------------------------------------------------------------
+
+    def _title(self, image_index: int, stage: int, map_name: str, reduction) -> str:
+        choice = MAP_CHOICES[map_name]
+        where = f"stage {stage}" if choice.per_stage else "all stages"
+        if not choice.channels:
+            how = "boundary probability" if choice.source == "side_edges" else "foreground probability"
+        else:
+            is_channel = isinstance(reduction, (int, np.integer))
+            how = f"channel {reduction}" if is_channel else f"{reduction} over channels"
+            if choice.absolute:
+                how = f"|response|, {how}"
+        return f"image {image_index} · {where} · {map_name} · {how}"
+
+    def figure(self, image_index: int = 0, stage: int = 1, map_name: str = "PEE edge response",
+               reduction: str | int = "mean") -> Figure:
+        """Three panels: the image, ground truth (green) and prediction (red), and the chosen map."""
+        arr = self.map_array(image_index, stage, map_name, reduction)  # (h, w)
+        image = _denormalize(self.images[image_index])  # (H, W, 3) uint8
+        H, W = image.shape[:2]
+        mask = self.masks[image_index, 0] > 0.5
+        pred = logits_to_mask(self._output(image_index).logits)[0].cpu()
+
+        fig = _new_figure(figsize=(12.5, 4.4), layout="constrained")
+        ax_img, ax_gt, ax_map = fig.subplots(1, 3)
+        ax_img.imshow(image)
+        ax_img.set_title("image")
+        ax_gt.imshow(overlay(image, mask.numpy(), pred.numpy()))
+        ax_gt.set_title("ground truth (green), prediction (red)")
+        # probabilities on a fixed 0..1 scale; gates and edge responses autoscale (an untrained gate sits
+        # near 0.5 everywhere, and a fixed scale would hide its structure), the colorbar gives the range
+        prob = MAP_CHOICES[map_name].source in _PROBABILITIES
+        # the map at its own resolution, stretched over the image's extent (stage 1: 1/4, stages 2-4: 1/8)
+        im = ax_map.imshow(
+            arr, cmap="viridis" if prob else "magma", vmin=0 if prob else None, vmax=1 if prob else None,
+            extent=(-0.5, W - 0.5, H - 0.5, -0.5), interpolation="nearest",
+        )
+        ax_map.set_title(f"{map_name} ({arr.shape[0]}×{arr.shape[1]})")
+        fig.colorbar(im, ax=ax_map, fraction=0.046, pad=0.02)
+        for ax in (ax_img, ax_gt, ax_map):
+            ax.set_xticks([])
+            ax.set_yticks([])
+        fig.suptitle(self._title(image_index, stage, map_name, reduction), fontsize=11)
+        return fig
+
+    def widget(self):
+        """An ipywidgets VBox: image, stage, map, reduction, channel controls and the rendered PNG."""
+        import ipywidgets as widgets
+
+        names = self.available_maps()
+        c = self.controls = {
+            "image": widgets.IntSlider(value=0, min=0, max=len(self) - 1, description="image",
+                                       disabled=len(self) == 1, continuous_update=False),
+            "stage": widgets.ToggleButtons(options=list(range(1, self.num_stages() + 1)), value=1,
+                                           description="stage", style={"button_width": "3em"}),
+            "map": widgets.Dropdown(options=names, value=names[0], description="map"),
+            "reduction": widgets.Dropdown(options=["mean", "max", "channel"], value="mean",
+                                          description="reduction"),
+            "channel": widgets.IntSlider(value=0, min=0, max=0, description="channel", disabled=True,
+                                         continuous_update=False),
+            "caption": widgets.HTML(),
+            "view": widgets.Image(format="png"),
+        }
+        for name, w in c.items():
+            w.add_class(f"banet-{name}")
+        busy = [False]  # re-entrancy guard: adjusting channel.max fires its own change event
+
+        def render(_change=None) -> None:
+            if busy[0]:
+                return
+            busy[0] = True
+            try:
+                choice = MAP_CHOICES[c["map"].value]
+                idx, stage = c["image"].value, c["stage"].value
+                c["stage"].disabled = not choice.per_stage
+                c["reduction"].disabled = not choice.channels
+                n = self.num_channels(idx, stage, c["map"].value)
+                c["channel"].max = n - 1
+                c["channel"].disabled = not choice.channels or c["reduction"].value != "channel"
+                how = c["channel"].value if c["reduction"].value == "channel" else c["reduction"].value
+                fig = self.figure(idx, stage, c["map"].value, how)
+                c["view"].value = figure_to_png(fig, dpi=80)
+                c["caption"].value = f"<b>{self._title(idx, stage, c['map'].value, how)}</b>"
+            finally:
+                busy[0] = False
+
+        for name in ("image", "stage", "map", "reduction", "channel"):
+            c[name].observe(render, names="value")
+        render()
+        row1 = widgets.HBox([c["image"], c["stage"]])
+        row2 = widgets.HBox([c["map"], c["reduction"], c["channel"]])
+        box = _explorer_box_class()([row1, row2, c["caption"], c["view"]])
+        box.text = f"MapExplorer widget: {len(self)} images, {self.num_stages()} stages, {len(names)} maps"
+        box.add_class("banet-explorer")
+        return box
+
+    def display(self) -> Figure | None:
+        """In a notebook: show the widget and a static picture of its starting view (image 0, stage 1,
+        the first map, channel mean; the picture survives on GitHub, nbval and papermill, where widgets
+        do not render); returns None. Elsewhere: the Figure."""
+        fig = self.figure(0, 1, self.available_maps()[0], "mean")
+        if not _in_ipython_kernel():
+            return fig
+        from IPython.display import Image, display
+
+        display(self.widget())  # the live widget (Colab: through its custom widget manager); text: its repr
+        display(Image(data=figure_to_png(fig)))  # the static picture of the default view
+        return None

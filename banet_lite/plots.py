@@ -1,0 +1,233 @@
+"""Static pictures: mask overlays, batches, training curves, metric distributions.
+
+Every plotting function returns a matplotlib `Figure` and never calls `plt.show()`, so the same code
+serves notebooks, the command line and headless tests (Agg). Each figure is made by pyplot (so a
+notebook's inline display knows how to draw it) and closed at once (so pyplot never shows it by
+itself): in a notebook it shows once, as the cell's value or with `display(fig)`, and needs no
+`plt.close`; many figures in a loop do not pile up in pyplot's registry.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import seaborn as sns
+from matplotlib.figure import Figure
+from torch import Tensor
+
+from .data.transforms import denormalize
+from .files import atomic_write, read_csv
+from .metrics import boundary, confusion, dice
+
+_MPL_VERSION = tuple(int(p) for p in matplotlib.__version__.split(".")[:2])
+GT_COLOUR = (40, 220, 60)  # ground truth: green
+PRED_COLOUR = (240, 50, 40)  # prediction: red
+
+# ---------------------------------------------------------------------------------------------------------
+# Conversions: normalised tensors -> uint8 images, anything mask-like -> (H, W) bool
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _new_figure(**kwargs) -> Figure:
+    """A figure from pyplot, closed at once: drawable and savable, never shown or kept by pyplot."""
+    fig = plt.figure(**kwargs)
+    plt.close(fig)
+    return fig
+
+
+def _denormalize(t: Tensor) -> np.ndarray:
+    """ImageNet-normalised (3, H, W) or (B, 3, H, W) -> uint8 (H, W, 3) or (B, H, W, 3) (data.transforms)."""
+    return np.asarray(denormalize(t))
+
+
+def _to_images(images) -> list[np.ndarray]:
+    """(B, 3, H, W) normalised tensor, (B, H, W, 3) uint8 array, or a list of (H, W, 3) uint8 -> list."""
+    if isinstance(images, Tensor):
+        if images.ndim != 4 or images.shape[1] != 3:
+            raise ValueError(f"viz.py: images tensor must be (B, 3, H, W), got {tuple(images.shape)}")
+        return list(_denormalize(images))
+    out = [np.asarray(im) for im in images]
+    for im in out:
+        if im.ndim != 3 or im.shape[2] != 3 or im.dtype != np.uint8:
+            raise ValueError(f"viz.py: images must be uint8 (H, W, 3) arrays, got {im.dtype} {im.shape}")
+    return out
+
+
+def _to_mask(m, name: str = "mask") -> np.ndarray:
+    """(H, W) or (1, H, W) bool / 0-1 array or tensor -> (H, W) bool."""
+    m = m.detach().cpu().numpy() if isinstance(m, Tensor) else np.asarray(m)
+    if m.ndim == 3 and m.shape[0] == 1:
+        m = m[0]
+    if m.ndim != 2:
+        raise ValueError(f"viz.py: {name} must be (H, W) or (1, H, W), got shape {m.shape}")
+    if m.dtype != bool and not np.all((m == 0) | (m == 1)):
+        raise ValueError(f"viz.py: {name} must hold only 0/1; for logits use metrics.probabilities_to_mask")
+    return m.astype(bool)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Overlays and batches
+# ---------------------------------------------------------------------------------------------------------
+
+
+def overlay(image: np.ndarray, mask, pred=None, alpha: float = 0.4) -> np.ndarray:
+    """Draw masks on a uint8 (H, W, 3) image; returns a new uint8 (H, W, 3) image.
+
+    Ground truth: 2-px green contour. Prediction: red fill at `alpha` plus a 2-px red contour.
+    Without a prediction the ground truth is filled green at `alpha` as well. The contour is the
+    inner band mask - erode(erode(mask)), drawn ground truth last so it stays on top.
+    """
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"viz.py: overlay image must be uint8 (H, W, 3), got {image.dtype} {image.shape}")
+    mask = _to_mask(mask, "mask")
+    if mask.shape != image.shape[:2]:
+        raise ValueError(f"viz.py: mask shape {mask.shape} does not match image {image.shape[:2]}")
+    out = image.astype(np.float32)  # (H, W, 3)
+
+    def fill(region: np.ndarray, colour) -> None:
+        out[region] = (1 - alpha) * out[region] + alpha * np.asarray(colour, dtype=np.float32)
+
+    if pred is None:
+        fill(mask, GT_COLOUR)
+    else:
+        pred = _to_mask(pred, "pred")
+        if pred.shape != mask.shape:
+            raise ValueError(f"viz.py: pred shape {pred.shape} does not match mask {mask.shape}")
+        fill(pred, PRED_COLOUR)
+        out[boundary(pred, width=2)] = PRED_COLOUR
+    out[boundary(mask, width=2)] = GT_COLOUR
+    return out.round().astype(np.uint8)
+
+
+def show_batch(images, masks, preds=None, titles=None, ncols: int = 4) -> Figure:
+    """A grid of overlays: ground truth in green, prediction (if given) in red, with per-image Dice.
+
+    images: (B, 3, H, W) normalised tensor or B uint8 (H, W, 3) arrays; masks, preds: B masks of 0/1
+    ((B, 1, H, W) tensors work). Turn logits into masks first with metrics.probabilities_to_mask.
+    """
+    images = _to_images(images)
+    B = len(images)
+    masks = [_to_mask(m, "masks") for m in masks]
+    preds = None if preds is None else [_to_mask(p, "preds") for p in preds]
+    if any(x is not None and len(x) != B for x in (masks, preds, titles)):
+        raise ValueError(f"viz.py: show_batch needs as many masks / preds / titles as images ({B})")
+    ncols = max(1, min(ncols, B))
+    nrows = -(-B // ncols)
+    fig = _new_figure(figsize=(3.2 * ncols, 3.4 * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for i, ax in enumerate(axes):
+        if i >= B:
+            fig.delaxes(ax)
+            continue
+        pred = None if preds is None else preds[i]
+        ax.imshow(overlay(images[i], masks[i], pred))
+        title = titles[i] if titles is not None else f"#{i}"
+        if pred is not None and titles is None:
+            title += f"  Dice {dice(*confusion(pred, masks[i])):.3f}"
+        ax.set_title(title, fontsize=10)
+        ax.axis("off")
+    legend = "green: ground truth" + ("   red: prediction" if preds is not None else "")
+    fig.suptitle(legend, fontsize=10)
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Curves and distributions
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _read_history(history) -> list[dict]:
+    if isinstance(history, (str, os.PathLike)):
+        path = Path(history)
+        if not path.is_file():
+            raise FileNotFoundError(f"viz.py: history file {path} does not exist")
+        return read_csv(path)
+    return list(history)
+
+
+def plot_history(history) -> Figure:
+    """Training curves from a list of dicts or a history.csv: losses per epoch, and val Dice / Jaccard.
+
+    Columns used (those present): epoch, train_loss, val_loss, val_dice, val_jaccard.
+    """
+    import pandas as pd
+
+    rows = _read_history(history)
+    if not rows:
+        raise ValueError("viz.py: plot_history got an empty history")
+    df = pd.DataFrame(rows).apply(pd.to_numeric, errors="coerce")
+    if "epoch" not in df:
+        df["epoch"] = np.arange(1, len(df) + 1)
+    groups = [
+        ("loss", [c for c in ("train_loss", "val_loss") if c in df and df[c].notna().any()]),
+        ("score", [c for c in ("val_dice", "val_jaccard") if c in df and df[c].notna().any()]),
+    ]
+    groups = [(label, cols) for label, cols in groups if cols]
+    if not groups:
+        raise ValueError("viz.py: history has none of train_loss, val_loss, val_dice, val_jaccard")
+
+    fig = _new_figure(figsize=(5.5 * len(groups), 3.8), layout="constrained")
+    axes = fig.subplots(1, len(groups), squeeze=False)[0]
+    for ax, (label, cols) in zip(axes, groups):
+        long = df.melt(id_vars="epoch", value_vars=cols, var_name="curve", value_name=label).dropna()
+        sns.lineplot(data=long, x="epoch", y=label, hue="curve", marker="o" if len(df) <= 40 else None, ax=ax)
+        ax.set_title("loss per epoch" if label == "loss" else "validation Dice / Jaccard per epoch")
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend(title=None)
+        if label == "score":  # mark the best epoch of the first score (what a checkpoint would keep)
+            best = df[cols[0]].idxmax()
+            epoch, value = df["epoch"][best], df[cols[0]][best]
+            ax.plot([epoch], [value], marker="*", markersize=13, color="gold", markeredgecolor="k", zorder=5)
+            ax.text(0.98, 0.04, f"best {cols[0]} {value:.3f} (epoch {epoch:g})", transform=ax.transAxes,
+                    ha="right", va="bottom", fontsize=9)
+    return fig
+
+
+def plot_metric_distribution(rows: list[dict], metric: str = "dice") -> Figure:
+    """Per-image spread of one metric: a histogram and a box plot with every image as a dot."""
+    values = np.array([float(r[metric]) for r in rows if metric in r], dtype=np.float64)
+    if len(values) == 0:
+        raise ValueError(f"viz.py: no row has the metric {metric!r}")
+    missing = int(np.isnan(values).sum())
+    values = values[~np.isnan(values)]
+
+    fig = _new_figure(figsize=(10, 3.6), layout="constrained")
+    ax_hist, ax_box = fig.subplots(1, 2)
+    sns.histplot(values, bins=min(30, max(5, len(values) // 3)), ax=ax_hist, color="C0")
+    ax_hist.set_xlabel(metric)
+    ax_hist.set_ylabel("images")
+    ax_hist.set_title(f"{metric}: histogram")
+    # horizontal box (matplotlib's own: seaborn's boxplot warns on matplotlib >= 3.11), one dot per image
+    horizontal = {"orientation": "horizontal"} if _MPL_VERSION >= (3, 10) else {"vert": False}
+    ax_box.boxplot(values, positions=[0], widths=0.5, showfliers=False, patch_artist=True,
+                   boxprops={"facecolor": "#1f77b459"}, medianprops={"color": "C0"}, **horizontal)
+    sns.stripplot(x=values, ax=ax_box, color="C3", size=3.5, jitter=0.2, alpha=0.7)
+    ax_box.set_yticks([])
+    ax_box.set_xlabel(metric)
+    ax_box.set_title(f"{metric}: per image")
+    summary = f"{metric} over {len(values)} images: mean {values.mean():.3f}, median {np.median(values):.3f}"
+    if missing:
+        summary += f"  ({missing} undefined, left out)"
+    fig.suptitle(summary, fontsize=10)
+    return fig
+
+
+def figure_to_png(fig: Figure, dpi: int = 100) -> bytes:
+    """Render a figure to PNG bytes."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
+
+
+def save_figure(fig: Figure, path, dpi: int = 120) -> Path:
+    """Write a figure as PNG atomically (temporary file + os.replace); returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi))
