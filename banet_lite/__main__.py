@@ -155,10 +155,6 @@ def run(args: argparse.Namespace) -> None:
         print(f"{args.name} is ready in {path}")
 
 
-# User errors raised as plain ValueErrors by modules that do not use the BANetError classes yet
-_LEGACY_USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, FloatingPointError)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -166,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (BANetError, *_LEGACY_USER_ERRORS) as exc:
+    except BANetError as exc:  # the user's input; anything else is a bug and keeps its traceback
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -97,7 +97,7 @@ def test_every_train_config_field_is_a_flag():
 
 
 def test_a_bug_is_not_swallowed_as_a_user_error(monkeypatch):
-    """Only the package's BANetError family (and the user-facing errors it replaces) become one line."""
+    """Only the package's BANetError family becomes one line; a KeyError from a bug keeps its traceback."""
     from banet_lite import __main__ as cli
 
     def buggy(args):

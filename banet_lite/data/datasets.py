@@ -18,7 +18,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from ..errors import DatasetError
+from ..errors import ConfigError, DatasetError
 from .folders import Pair, _header_size, load_image, load_mask
 from .synthetic import synthetic_sample, synthetic_seed
 from .transforms import augment_pair, normalize, resize_image, resize_mask
@@ -43,7 +43,7 @@ class SyntheticLesions(Dataset):
     def __init__(self, n: int, size: int = 128, seed: int = 0, difficulty: float = 0.5,
                  augment: bool = False, aug_strength: float = 1.0):
         if n < 1:
-            raise ValueError(f"n: must be at least 1, got {n}")
+            raise ConfigError(f"n: must be at least 1, got {n}")
         self.n, self.size, self.seed, self.difficulty = n, size, seed, difficulty
         self.augment, self.aug_strength, self.epoch = augment, aug_strength, 0
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}

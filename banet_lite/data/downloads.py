@@ -22,7 +22,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from ..errors import DatasetError
+from ..errors import ConfigError, DatasetError
 from ..files import atomic_write
 from .folders import find_pairs
 
@@ -277,7 +277,7 @@ def download(name: str, root: str | Path | None = None, progress: bool = True,
         )
     if isinstance(sha256_override, str):
         if len(source.files) != 1:
-            raise ValueError(f"sha256_override: {name} has several files; pass {{filename: sha256}}")
+            raise ConfigError(f"sha256_override: {name} has several files; pass {{filename: sha256}}")
         sha256_override = {source.files[0].filename: sha256_override}
     overrides = sha256_override or {}
 

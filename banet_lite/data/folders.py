@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ..errors import DatasetError
+from ..errors import ConfigError, DatasetError
 
 #
 # Supported layouts (`find_pairs` tries them in this order):
@@ -281,7 +281,7 @@ def split_pairs(
     split map, a seeded `test_fraction` of all pairs is test, then `val_fraction` of the rest is val.
     """
     if not (0.0 <= val_fraction < 1.0 and 0.0 <= test_fraction < 1.0):
-        raise ValueError(f"val_fraction/test_fraction: must be in [0, 1), got {val_fraction}/{test_fraction}")
+        raise ConfigError(f"val_fraction/test_fraction: must be in [0, 1), got {val_fraction}/{test_fraction}")
     pairs = sorted(pairs, key=lambda p: p.stem)
     rng = np.random.default_rng(seed)
     if split_map is None:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import ConfigError
 from ..files import atomic_write, save_png
 
 #
@@ -92,9 +93,9 @@ def synthetic_sample(seed: int, size: int = 128, difficulty: float = 0.5) -> tup
     The mask is never empty: the lesion's centre lies on a pixel inside the image.
     """
     if size < 8:
-        raise ValueError(f"size: must be at least 8, got {size}")
+        raise ConfigError(f"size: must be at least 8, got {size}")
     if not 0.0 <= difficulty <= 1.0:
-        raise ValueError(f"difficulty: must be in [0, 1], got {difficulty}")
+        raise ConfigError(f"difficulty: must be in [0, 1], got {difficulty}")
     rng = np.random.default_rng(seed)
 
     def uni(lo: float, hi: float) -> float:  # a Python float keeps the array maths in float32
@@ -193,9 +194,9 @@ def write_synthetic_dataset(
     removed, so the folder always matches its split.csv.
     """
     if n < 1:
-        raise ValueError(f"n: must be at least 1, got {n}")
+        raise ConfigError(f"n: must be at least 1, got {n}")
     if not 0.0 <= test_fraction < 1.0:
-        raise ValueError(f"test_fraction: must be in [0, 1), got {test_fraction}")
+        raise ConfigError(f"test_fraction: must be in [0, 1), got {test_fraction}")
     out = Path(out)
     width = max(4, len(str(n - 1)))
     stems = [f"synth_{i:0{width}d}" for i in range(n)]
