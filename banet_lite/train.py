@@ -10,7 +10,7 @@ epoch. Validation comes from the training split (a seeded tenth): the test split
 here, so the test figures reported by `evaluate` are honest.
 
 Resuming is exact: shuffling uses a generator seeded by (seed, epoch), augmentation draws from
-(seed, epoch, index) (data.py), and the checkpoint holds model, optimizer, scheduler, AMP
+(seed, epoch, index) (data/datasets.py), and the checkpoint holds model, optimizer, scheduler, AMP
 scaler, epoch, best score and RNG states. Training 4 epochs equals training 2, stopping and
 resuming for 2 more (bit for bit on a CPU; on a GPU cuDNN's autotuned kernels may differ in the
 last bits).
