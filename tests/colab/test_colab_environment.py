@@ -12,8 +12,8 @@ What it does, as Colab would:
      BANET_LITE_INSTALL pointing at a copy of this checkout (a normal install, not editable): the first
      installs banet-lite, the others find it and skip; every one enables the widget manager; `pip freeze`
      before and after each shows that no pinned package (nor torch) changed version
-  4. notebook 05 with one epoch (a cell after its `parameters` cell sets epochs and out_dir, as papermill
-     would; Colab has no papermill) and notebook 06 (which trains 05's default run itself), with nbclient
+  4. notebook 05 with one epoch (a cell after its `parameters` cell sets epochs, as papermill would; Colab
+     has no papermill), then notebook 06 on the run 05 wrote (as a user runs them), with nbclient
      and that kernel: no cell fails, the kernel imported ipywidgets 7.7.1, the map explorer is shown as a
      widget and its controls redraw the picture.
 
@@ -331,16 +331,16 @@ def test_notebooks_05_and_06_run_in_the_colab_environment(colab):
     frozen = _freeze(python)
     if "banet-lite" not in frozen:  # run alone (-k): install it the way the notebooks' cell does
         _run([python, "-m", "pip", "install", colab["env"]["BANET_LITE_INSTALL"]], "installing banet-lite")
-    folder = colab["work"] / "notebooks"  # a copy of the two notebooks, no runs/ folder: 06 trains 05's run itself
-    folder.mkdir()
+    folder = colab["work"] / "notebooks"  # a copy of the two notebooks, run one after the other as a user would:
+    folder.mkdir()  # 05 writes runs/05_train, and 06 evaluates that run (it trains its own only without one)
 
     nb05 = json.loads((ROOT / "notebooks" / "05_train.ipynb").read_text(encoding="utf-8"))
     at = next(i for i, c in enumerate(nb05["cells"]) if "parameters" in c.get("metadata", {}).get("tags", []))
-    one_epoch = f'# Parameters\nepochs = 1\nout_dir = "{(colab["work"] / "run05").as_posix()}"\n'
+    one_epoch = "# Parameters\nepochs = 1\n"
     nb05["cells"].insert(at + 1, _code_cell(one_epoch, tags=("injected-parameters",)))
     result05, ran05 = _execute(colab, _write(nb05, folder / "05_train.ipynb"), folder, timeout=CELL_TIMEOUT_S)
     assert result05["ok"], f"notebook 05 (one epoch) failed in the Colab-like environment:\n{result05['error']}"
-    history = (colab["work"] / "run05" / "history.csv").read_text().splitlines()
+    history = (folder / "runs" / "05_train" / "history.csv").read_text().splitlines()
     assert len(history) == 2, history  # a header and one epoch
 
     nb06 = json.loads((ROOT / "notebooks" / "06_evaluate_and_explore.ipynb").read_text(encoding="utf-8"))
