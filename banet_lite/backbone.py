@@ -195,11 +195,16 @@ def fetch_imagenet_weights(depth: int, progress: bool = True) -> Path:
 
 
 def _download(fetch, problem: str, hint: str):
-    """`fetch()`, with a network failure turned into one DownloadError line: the problem, then what to do."""
+    """`fetch()`, with a network failure or a failed hash check turned into one DownloadError line: the
+    problem, then what to do."""
     try:
         return fetch()
     except (urllib.error.URLError, OSError) as exc:
         raise DownloadError(f"{problem} ({exc}). Offline? {hint}") from exc
+    except RuntimeError as exc:  # torch.hub's check_hash: the file's SHA-256 does not match its name
+        if "hash" not in str(exc):
+            raise
+        raise DownloadError(f"{problem}: the file failed its SHA-256 check and was not kept ({exc}). {hint}") from exc
 
 
 def describe_weights(source: str | os.PathLike, depth: int) -> str:

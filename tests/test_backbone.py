@@ -147,3 +147,18 @@ def test_a_weights_file_that_is_not_a_state_dict_is_named(tmp_path):
     bad.write_bytes(b"not torch")
     with pytest.raises(ValueError, match="notes.pth"):
         bl.build_model("tiny", base_width=64, pretrained=bad)
+
+
+def test_a_download_that_fails_its_hash_check_is_one_download_error(tmp_path, monkeypatch):
+    """torch.hub checks a downloaded file's SHA-256 against the hash prefix in its name; a mismatch is a
+    user-facing DownloadError (one CLI line), not a RuntimeError traceback, and nothing is kept."""
+    from banet_lite.errors import DownloadError
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "hub"))
+    served = tmp_path / "served" / "resnet18-deadbeef.pth"  # the name promises a hash the bytes do not have
+    served.parent.mkdir()
+    torch.save(DilatedResNet(18).state_dict(), served)
+    with pytest.raises(DownloadError, match="SHA-256") as err:
+        load_pretrained_backbone(DilatedResNet(18), served.as_uri())
+    assert "resnet18-deadbeef.pth" in str(err.value) or served.as_uri() in str(err.value)
+    assert not list((tmp_path / "hub").rglob("resnet18-deadbeef.pth"))
