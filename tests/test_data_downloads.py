@@ -1,5 +1,6 @@
 """Tests for banet_lite.data.downloads: file:// URLs and a local HTTP server (offline), safe extraction, data_root."""
 
+import contextlib
 import hashlib
 import http.server
 import io
@@ -108,24 +109,31 @@ class RangeHandler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-@pytest.mark.parametrize("ignore_range", [False, True])
-def test_download_resumes_a_partial_file_over_http(tmp_path, monkeypatch, ignore_range):
-    archive = dataset_zip(tmp_path / "toy.zip")
-    payload = archive.read_bytes()
+@contextlib.contextmanager
+def serving(payload: bytes, ignore_range: bool = False):
+    """A local HTTP server (127.0.0.1, a free port) that serves `payload`; yields its URL for toy.zip."""
     handler = type("Handler", (RangeHandler,), {"payload": payload, "ignore_range": ignore_range})
     server = http.server.HTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
     try:
-        register(monkeypatch, f"http://127.0.0.1:{server.server_port}/toy.zip", "toy.zip", sha256(archive))
+        yield f"http://127.0.0.1:{server.server_port}/toy.zip"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("ignore_range", [False, True])
+def test_download_resumes_a_partial_file_over_http(tmp_path, monkeypatch, ignore_range):
+    archive = dataset_zip(tmp_path / "toy.zip")
+    payload = archive.read_bytes()
+    with serving(payload, ignore_range) as url:
+        register(monkeypatch, url, "toy.zip", sha256(archive))
         root = tmp_path / "data"
         (root / "toy").mkdir(parents=True)
         (root / "toy" / "toy.zip.part").write_bytes(payload[: len(payload) // 2])
         monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail(f"{self} read into memory whole"))
         folder = data.download("toy", root=root, progress=False)
         assert len(data.find_pairs(folder)) == 3
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_safe_extract_refuses_zip_escape(tmp_path):
@@ -293,20 +301,14 @@ def test_a_complete_part_file_is_hashed_in_chunks_not_read_whole(tmp_path, monke
         assert not self.name.endswith((".part", ".zip")), f"{self.name} read into memory whole"
         return real_read_bytes(self)
 
-    handler = type("Handler", (RangeHandler,), {"payload": payload, "ignore_range": False})
-    server = http.server.HTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
-    try:
-        register(monkeypatch, f"http://127.0.0.1:{server.server_port}/toy.zip", "toy.zip", sha256(archive))
+    with serving(payload) as url:
+        register(monkeypatch, url, "toy.zip", sha256(archive))
         root = tmp_path / "data"
         (root / "toy").mkdir(parents=True)
         (root / "toy" / "toy.zip.part").write_bytes(payload)  # complete: the server answers 416
         monkeypatch.setattr(Path, "read_bytes", guarded_read_bytes)
         folder = data.download("toy", root=root, progress=False)
         assert len(data.find_pairs(folder)) == 3
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_hash_while_streaming_equals_the_file_hash_over_several_chunks(tmp_path, monkeypatch):
