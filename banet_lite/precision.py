@@ -55,10 +55,10 @@ def amp_settings(device_type: str, enabled: bool = True, capability: tuple[int, 
 
     CPU: bfloat16 autocast only where both hold: the CPU computes bfloat16 natively
     (`cpu_has_native_bf16()`, or `cpu_native_bf16` when given) and the preset is one whose step
-    measured faster that way (`CPU_BF16_PRESETS`: lite about 1.8x, paper about 2x on an AVX-512 BF16
-    CPU). The `tiny` preset (16-32 channels) trains faster in float32 even there (the casts cost more
-    than its small convolutions save), so it, like every CPU without native bfloat16 (AVX2, or an
-    environment capping the ISA), trains in float32. No GradScaler: bfloat16 has float32's range.
+    measured faster that way (`CPU_BF16_PRESETS`: lite about 1.45x, paper about 2x on an AVX-512 BF16
+    CPU; benchmarks/amp_probe.py, speed.py). The `tiny` preset (16-32 channels) gains nothing there
+    (equal step times), so it keeps float32's numerics and, like every CPU without native bfloat16
+    (AVX2, or an environment capping the ISA), trains in float32. No GradScaler: bfloat16 has float32's range.
     """
     if not enabled:
         return None, False

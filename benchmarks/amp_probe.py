@@ -1,0 +1,71 @@
+"""CPU training step in float32 against bfloat16 autocast, interleaved in one process.
+
+    python benchmarks/amp_probe.py tiny 96 8 8            # preset, input size, batch, timed rounds
+    python benchmarks/amp_probe.py lite 256 8 4 fp32,bf16_all,bf16_fwd
+
+Variants (one model and optimiser each, same seed): `fp32`; `bf16_all`, autocast around forward and
+loss (what fit does where bfloat16 is native); `bf16_fwd`, autocast around the forward only, outputs
+cast to float32 for the loss. Two warm-up steps per variant, then the variants alternate; medians.
+This is the measurement behind the tiny/lite rule in banet_lite/precision.py (benchmarks/RESULTS.md).
+"""
+
+import dataclasses
+import statistics
+import sys
+import time
+
+import torch
+
+import banet_lite as bl
+
+
+def to_float32(out):
+    return dataclasses.replace(out, logits=out.logits.float(), side_masks=tuple(t.float() for t in out.side_masks),
+                               side_edges=tuple(t.float() for t in out.side_edges))
+
+
+def main() -> None:
+    preset, size, batch, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    modes = sys.argv[5].split(",") if len(sys.argv) > 5 else ["fp32", "bf16_all", "bf16_fwd"]
+    torch.manual_seed(0)
+    x = torch.randn(batch, 3, size, size).contiguous(memory_format=torch.channels_last)  # (B, 3, S, S)
+    y = torch.zeros(batch, 1, size, size)
+    y[..., size // 4: 3 * size // 4, size // 3: 2 * size // 3] = 1  # a box lesion
+    loss_fn = bl.JointLoss()
+    setups = {}
+    for mode in modes:
+        torch.manual_seed(0)
+        model = bl.build_model(preset).to(memory_format=torch.channels_last)
+        setups[mode] = (model, torch.optim.Adam(model.parameters(), 1e-4))
+
+    def step(mode: str) -> None:
+        model, optimizer = setups[mode]
+        if mode == "fp32":
+            total, _ = loss_fn(model(x), y)
+        elif mode == "bf16_all":
+            with torch.autocast("cpu", torch.bfloat16):
+                total, _ = loss_fn(model(x), y)
+        else:  # bf16_fwd
+            with torch.autocast("cpu", torch.bfloat16):
+                out = model(x)
+            total, _ = loss_fn(to_float32(out), y)
+        optimizer.zero_grad()
+        total.backward()
+        optimizer.step()
+
+    for mode in modes:  # warm-up
+        step(mode)
+        step(mode)
+    times = {mode: [] for mode in modes}
+    for _ in range(rounds):
+        for mode in modes:
+            start = time.perf_counter()
+            step(mode)
+            times[mode].append(time.perf_counter() - start)
+    for mode in modes:
+        median = statistics.median(times[mode])
+        print(f"{preset} {size}px batch {batch} {mode}: {median:.3f} s/step, {batch / median:.1f} images/s")
+
+
+if __name__ == "__main__":
+    main()
