@@ -24,7 +24,7 @@ __version__ = "0.1.0"
 
 # The pipeline modules load on first use, so that `bl.data`, `bl.train`, ... work after `import banet_lite as bl`
 # while `import banet_lite; bl.build_model(...)` stays free of matplotlib, seaborn and pandas (viz needs them).
-_LAZY = ("checkpoint", "data", "evaluate", "metrics", "output", "train", "viz")
+_LAZY = ("checkpoint", "data", "diagram", "evaluate", "exercises", "metrics", "output", "train", "viz")
 
 
 def __getattr__(name: str):

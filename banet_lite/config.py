@@ -14,7 +14,10 @@ Every preset carries the same ablation switches:
 | `deep_supervision` | 4 side masks + 4 side edges in the loss      | no side heads; only the final output is trained|
 
 `paper` reproduces the reference implementation's structure exactly (42,773,074 parameters for
-two classes); `lite` is the slim CPU default for real data; `tiny` trains in seconds for tests.
+two classes) and its border rule (`border_rule="zero_padding"`: the zero padding counts in PEE's
+averages and in the boundary target, as in the authors' code); the other presets exclude the padding,
+which gives a constant map no edge along the image frame. `lite` is the slim CPU default for real
+data; `tiny` trains in seconds for tests.
 """
 
 from __future__ import annotations
@@ -37,6 +40,10 @@ class BANetConfig:
     # PEE average-pooling kernel sizes per stage (stages 1, 2 see finer detail -> larger kernels)
     pee_kernels: tuple[tuple[int, int], ...] = ((5, 7), (5, 7), (3, 5), (3, 5))
     ia_attention_blocks: bool = True  # reference IA (A_e, A_s blocks); False: the paper's sig(e), sig(s)
+    # The border rule of PEE's average pooling and of the boundary target (see BORDER_RULES below):
+    # "exclude_padding" averages over the pixels that exist (no edge along the image frame);
+    # "zero_padding" counts the zero padding, as the reference code does (nn.AvgPool2d's default).
+    border_rule: str = "exclude_padding"
     aspp_dim: int = 256
     aspp_rates: tuple[int, ...] = (6, 12, 18)
     # --- ablation switches (see the table above) ---
@@ -46,6 +53,10 @@ class BANetConfig:
     use_aspp: bool = field(default=True, metadata={"ablation": "ASPP"})
     deep_supervision: bool = field(default=True, metadata={"ablation": "deep supervision"})
     preset: str = "paper"  # the name this config was built from (kept in checkpoints)
+
+    def __post_init__(self):
+        if self.border_rule not in BORDER_RULES:
+            raise ConfigError(f"border_rule={self.border_rule!r}: unknown; choose one of {sorted(BORDER_RULES)}")
 
     def to_dict(self) -> dict:
         """Plain types only, so a checkpoint loads with `torch.load(weights_only=True)`."""
@@ -64,6 +75,11 @@ class BANetConfig:
 
 LEGACY_TRAINING_KEYS = ("img_size", "batch_size", "lr", "epochs")
 
+# border_rule -> `count_include_pad` of every average pooling that looks for edges (PEE's E_k and the
+# boundary target). Near the frame a window sticks out of the image; counting the zeros outside makes
+# the average drop there, so even a constant map gets an "edge" along the frame.
+BORDER_RULES: dict[str, bool] = {"exclude_padding": False, "zero_padding": True}
+
 
 # The ablation switches, read off the fields marked above: {"use_pee": "PEE", ..., "deep_supervision": ...}.
 # The CLI's --no-pee ... flags and benchmarks/ablation.py's variants are built from this one list.
@@ -71,8 +87,9 @@ ABLATIONS: dict[str, str] = {f.name: f.metadata["ablation"] for f in fields(BANe
 
 
 PRESETS: dict[str, BANetConfig] = {
-    # The reference configuration: ResNet-50, output stride 8, R = 128, ASPP 256.
-    "paper": BANetConfig(),
+    # The reference configuration: ResNet-50, output stride 8, R = 128, ASPP 256, and the reference's
+    # border rule, so the authors' weights compute the authors' function (frame artefact included).
+    "paper": BANetConfig(border_rule="zero_padding"),
     # CPU default for real data: ResNet-18 layout at half width, output stride 16, R = 32.
     "lite": BANetConfig(depth=18, base_width=32, output_stride=16, reduce_dim=32, aspp_dim=64, aspp_rates=(3, 6, 9),
                         preset="lite"),

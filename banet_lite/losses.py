@@ -5,9 +5,11 @@ Boundary target. From a mask y (B, 1, H, W) in {0, 1}:
     b = 1  where  |y - AvgPool_3x3(y)| > 0        (stride 1, padding 1)
 
 A pixel whose 3x3 neighbourhood is not all one class lies on the contour, so b is a band two
-pixels wide, one on each side of the boundary. Padding does not count towards the average
-(`count_include_pad=False`): a lesion touching the image frame has no boundary there. (The
-reference counts the zero padding and so marks the frame; it is not a lesion boundary.)
+pixels wide, one on each side of the boundary. The border rule (config.BORDER_RULES) says what
+the window sees outside the image: with "exclude_padding" (the default) the padding does not
+count, and a lesion touching the image frame has no boundary there; with "zero_padding" (the
+paper preset, as the reference code) the zeros count, and every foreground pixel on the frame is
+marked as boundary, though it is not a lesion boundary.
 
 Joint loss. For the final logits and the 4 side outputs of each kind:
 
@@ -28,13 +30,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .config import BORDER_RULES
 from .output import foreground_probabilities
 
 
-def edge_target(mask: Tensor) -> Tensor:
+def edge_target(mask: Tensor, border_rule: str = "exclude_padding") -> Tensor:
     """(B, 1, H, W) labels -> (B, 1, H, W) float boundary band in {0, 1}."""
+    if border_rule not in BORDER_RULES:
+        raise ValueError(f"edge_target: border_rule={border_rule!r}: choose one of {sorted(BORDER_RULES)}")
     y = mask.float()
-    local_mean = F.avg_pool2d(y, 3, stride=1, padding=1, count_include_pad=False)
+    local_mean = F.avg_pool2d(y, 3, stride=1, padding=1, count_include_pad=BORDER_RULES[border_rule])
     return ((y - local_mean).abs() > 1e-6).float()
 
 
@@ -64,8 +69,12 @@ def soft_dice_loss(logits: Tensor, target: Tensor, smooth: float = 1.0) -> Tenso
 
 class JointLoss(nn.Module):
     def __init__(self, side_weights: float | Sequence[float] = 1.0, dice_weight: float = 1.0,
-                 edge_weight: float = 1.0, edge_pos_weight: float | None = None):
+                 edge_weight: float = 1.0, edge_pos_weight: float | None = None,
+                 border_rule: str = "exclude_padding"):
         super().__init__()
+        if border_rule not in BORDER_RULES:
+            raise ValueError(f"JointLoss: border_rule={border_rule!r}: choose one of {sorted(BORDER_RULES)}")
+        self.border_rule = border_rule  # of the boundary target; fit passes the model's own
         self.side_weights = [float(side_weights)] * 4 if isinstance(side_weights, (int, float)) else list(side_weights)
         self.dice_weight, self.edge_weight, self.edge_pos_weight = dice_weight, edge_weight, edge_pos_weight
 
@@ -80,7 +89,7 @@ class JointLoss(nn.Module):
         }
         total = parts["main_ce"] + self.dice_weight * parts["main_dice"]
         if out.side_masks:
-            boundary = edge_target(mask)  # (B, 1, H, W)
+            boundary = edge_target(mask, self.border_rule)  # (B, 1, H, W)
             if softmax:
                 boundary = boundary.long()
             seg = [cross_entropy(s, mask) for s in out.side_masks]

@@ -41,7 +41,9 @@ class BANet(nn.Module):
         R, K = cfg.reduce_dim, cfg.num_classes
         self.backbone = DilatedResNet(cfg.depth, cfg.base_width, cfg.output_stride, cfg.in_channels)
         self.reduce = nn.ModuleList(conv1x1(c, R) for c in self.backbone.channels)  # C_i -> R
-        self.pee = nn.ModuleList(PyramidEdgeExtraction(R, k, enabled=cfg.use_pee) for k in cfg.pee_kernels)
+        self.pee = nn.ModuleList(
+            PyramidEdgeExtraction(R, k, enabled=cfg.use_pee, border_rule=cfg.border_rule) for k in cfg.pee_kernels
+        )
         self.mtl = nn.ModuleList(
             MiniMTL(R, K, cfg.use_ia, cfg.ia_attention_blocks, side_heads=cfg.deep_supervision) for _ in range(4)
         )

@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 import banet_lite as bl
 from banet_lite.losses import cross_entropy, soft_dice_loss
@@ -23,6 +24,23 @@ def test_edge_target_marks_exactly_the_contour_band_of_a_square():
 def test_edge_target_ignores_the_image_frame_and_empty_masks():
     assert bl.edge_target(torch.ones(1, 1, 8, 8)).sum() == 0
     assert bl.edge_target(torch.zeros(2, 1, 8, 8)).sum() == 0
+
+
+def test_edge_target_border_rule_zero_padding_marks_the_frame_like_the_reference():
+    y = torch.zeros(1, 1, 8, 8)
+    y[..., :, :4] = 1  # a lesion cut by the left frame
+    frame_free = bl.edge_target(y)
+    with_frame = bl.edge_target(y, "zero_padding")
+    reference = (y - F.avg_pool2d(y, 3, 1, 1)).abs() > 0  # the reference's criterion.py rule
+    torch.testing.assert_close(with_frame.bool(), reference)
+    extra = (with_frame - frame_free)[0, 0]
+    assert (extra >= 0).all() and extra.sum() > 0
+    # the lesion's frame pixels (column 3 is on the real contour under both rules)
+    assert extra[:, 0].all() and extra[0, :3].all() and extra[-1, :3].all()
+    assert extra[1:-1, 1:].sum() == 0  # nothing inside the image
+    # the loss takes its rule from the network in fit; JointLoss refuses an unknown rule by name
+    with pytest.raises(ValueError, match="border_rule"):
+        bl.JointLoss(border_rule="reflect")
 
 
 def test_cross_entropy_matches_hand_computation():

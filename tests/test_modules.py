@@ -17,6 +17,29 @@ def test_pee_has_zero_pyramid_response_on_a_constant_map_including_borders():
     assert edges.shape == (1, 8, 20, 17) and edges.abs().max() < 1e-5
 
 
+def test_border_rule_decides_whether_a_constant_map_has_a_frame_edge():
+    """exclude_padding: zero response everywhere; zero_padding (the reference's nn.AvgPool2d): a frame
+    response exactly where the window sticks out of the image, zero in the interior."""
+    f = torch.full((1, 2, 16, 16), 2.0)
+    for k in (3, 5, 7):
+        assert pyramid_edges(f, (k,), "exclude_padding")[0].abs().max() < 1e-6
+        e = pyramid_edges(f, (k,), "zero_padding")[0][0, 0]  # (16, 16)
+        r = k // 2  # the band the window reaches out of the image from
+        interior = e[r:-r, r:-r]
+        assert interior.abs().max() < 1e-6
+        frame = torch.ones_like(e, dtype=torch.bool)
+        frame[r:-r, r:-r] = False
+        assert (e[frame] > 0.1).all()  # F - (fewer than k^2 values of 2)/k^2 > 0 on the whole frame band
+        # the corner sees the fewest pixels: 2 - 2 (r + 1)^2 / k^2
+        torch.testing.assert_close(e[0, 0], torch.tensor(2 - 2 * (r + 1) ** 2 / k**2))
+    # the module follows its border rule; the paper preset takes the reference's, the others not
+    reference = torch.nn.AvgPool2d(5, stride=1, padding=2)  # the reference code's pooling, defaults kept
+    torch.testing.assert_close(pyramid_edges(f, (5,), "zero_padding")[0], f - reference(f))
+    assert bl.get_config("paper").border_rule == "zero_padding"
+    assert bl.get_config("lite").border_rule == bl.get_config("tiny").border_rule == "exclude_padding"
+    assert bl.build_model("paper").pee[0].border_rule == "zero_padding"
+
+
 def test_pee_edge_is_feature_minus_local_average_and_peaks_at_a_step():
     f = torch.zeros(1, 1, 16, 16)
     f[..., :, 8:] = 1.0  # a vertical step edge
