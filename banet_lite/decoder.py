@@ -28,12 +28,18 @@ class Decoder(nn.Module):
             conv1x1(dim, num_classes, bias=True),
         )
 
-    def forward(self, fused: list[Tensor], aspp: Tensor | None = None) -> Tensor:
-        """fused: CFF_1..CFF_4 (B, R, h_i, w_i); aspp: (B, D, h_4, w_4) -> logits (B, K, h_1, w_1)."""
+    def forward(self, fused: list[Tensor], aspp: Tensor | None = None, steps: list | None = None) -> Tensor:
+        """fused: CFF_1..CFF_4 (B, R, h_i, w_i); aspp: (B, D, h_4, w_4) -> logits (B, K, h_1, w_1).
+
+        `steps`, when given a list, receives d4, d3, d2, d1 (each (B, R, h_i, w_i)) for the explorer."""
         d = fused[3]  # d4
         if self.top is not None:
             d = self.top(torch.cat([d, resize_to(aspp, d)], dim=1))
+        if steps is not None:
+            steps.append(d)
         for i in (2, 1, 0):  # d3, d2, d1
             skip = fused[i]
             d = self.up[2 - i](torch.cat([skip, resize_to(d, skip)], dim=1))  # (B, 2R, .) -> (B, R, .)
+            if steps is not None:
+                steps.append(d)
         return self.head(d)

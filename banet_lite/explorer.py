@@ -79,43 +79,173 @@ def _explorer_box_class():
     deterministic line (what nbval compares and a console shows) instead of a dump of its children."""
     import ipywidgets as widgets
 
-    class MapExplorerBox(widgets.VBox):
-        text = "MapExplorer widget"
+    class ExplorerBox(widgets.VBox):
+        text = "Explorer widget"
 
         def __repr__(self) -> str:
             return self.text
 
-    return MapExplorerBox
+    return ExplorerBox
 
 
-class MapExplorer:
-    """Browse BA-Net's internal maps per image and stage; a static figure, or an ipywidgets panel.
+class Explorer:
+    """The one explorer component every notebook's widget is built on.
 
-        explorer = MapExplorer(model, images, masks)      # images (N, 3, H, W) normalised, masks (N, 1, H, W)
-        explorer.figure(image_index=0, stage=2, map_name="CFF gate", reduction="max")
-        explorer.display()                                # widget + a static picture in a notebook
-    The model is moved to `device`, put in eval mode and run once per image (outputs are cached).
+    A subclass names its controls and draws one Figure for one choice of their values:
+
+        control_options() -> {"stage": [1, 2, 3, 4], "window": [3, 5, 7], ...}   what the reader can pick
+        default_view()    -> {"stage": 2, ...}        the most telling view: the picture shown where
+                                                       widgets are not live (GitHub, nbval, papermill);
+                                                       `explorer.view = {...}` overrides it per instance
+        draw(values)      -> Figure                    values: one option per control
+        adjust(values)    -> {"channel": {"disabled": True}, ...}   optional: enable/range controls
+        caption(values)   -> str                       one line above the picture
+
+    `figure(**values)` draws any view (unknown names or values fail, naming them); `widget()` builds
+    the ipywidgets panel (a control per name: buttons for a few options, a slider for many integers,
+    else a dropdown; CSS classes `banet-<name>` for browser tests); `display()` shows the widget and
+    the static picture in a notebook, and returns the static Figure elsewhere.
     """
 
+    name = "explorer"  # CSS class banet-<name>-explorer
+    sliders: tuple[str, ...] = ()  # integer controls always shown as a slider (image index, channel)
+    view: dict = {}  # per instance: overrides of default_view() (e.g. explorer.view = {"stage": 3})
+
+    def default_view(self) -> dict:
+        return {}
+
+    @property
+    def static_view(self) -> dict:
+        return {**self.default_view(), **self.view}
+
+    def control_options(self) -> dict[str, list]:
+        raise NotImplementedError
+
+    def draw(self, values: dict) -> Figure:
+        raise NotImplementedError
+
+    def adjust(self, values: dict) -> dict[str, dict]:
+        return {}
+
+    def caption(self, values: dict) -> str:
+        return " · ".join(f"{k} {v}" for k, v in values.items())
+
+    def describe(self) -> str:
+        """The widget's text form: short (ipywidgets cut it at 110 characters) and deterministic."""
+        sizes = ", ".join(f"{len(v)} {k}s" for k, v in self.control_options().items() if len(v) > 1)
+        return f"{type(self).__name__} widget: {sizes}"
+
+    def values(self, **chosen) -> dict:
+        """The static view with `chosen` applied, checked against the options."""
+        options = self.control_options()
+        unknown = sorted(set(chosen) - set(options))
+        if unknown:
+            raise ValueError(f"{type(self).__name__}: unknown control(s) {unknown}; controls: {list(options)}")
+        values = {k: v[0] for k, v in options.items()}
+        values.update({k: v for k, v in self.static_view.items() if k in options})
+        values.update(chosen)
+        for k, v in values.items():
+            if v not in options[k]:
+                raise ValueError(f"{type(self).__name__}: {k}={v!r} is not offered; choose one of {options[k]}")
+        return values
+
+    def figure(self, **chosen) -> Figure:
+        return self.draw(self.values(**chosen))
+
+    def _control(self, name: str, options: list, value):
+        import ipywidgets as widgets
+
+        ints = all(isinstance(o, (int, np.integer)) and not isinstance(o, bool) for o in options)
+        contiguous = ints and list(options) == list(range(options[0], options[-1] + 1))
+        if contiguous and (len(options) > 6 or name in self.sliders):
+            return widgets.IntSlider(value=value, min=options[0], max=options[-1], description=name,
+                                     continuous_update=False, disabled=len(options) == 1)
+        if len(options) <= 5 and all(len(str(o)) <= 16 for o in options):
+            return widgets.ToggleButtons(options=options, value=value, description=name,
+                                         style={"button_width": "auto" if not ints else "3em"})
+        return widgets.Dropdown(options=options, value=value, description=name)
+
+    def widget(self):
+        """An ipywidgets VBox: one control per name, a caption and the rendered PNG."""
+        import ipywidgets as widgets
+
+        start = self.values()
+        c = self.controls = {name: self._control(name, opts, start[name])
+                             for name, opts in self.control_options().items()}
+        c["caption"], c["view"] = widgets.HTML(), widgets.Image(format="png")
+        for name, w in c.items():
+            w.add_class(f"banet-{name}")
+        busy = [False]  # re-entrancy guard: adjusting a control's range fires its own change event
+
+        def render(_change=None) -> None:
+            if busy[0]:
+                return
+            busy[0] = True
+            try:
+                values = {name: c[name].value for name in start}
+                for name, state in self.adjust(values).items():
+                    for attr, value in state.items():
+                        setattr(c[name], attr, value)
+                values = {name: c[name].value for name in start}  # after any clamping
+                c["view"].value = figure_to_png(self.draw(values), dpi=80)
+                c["caption"].value = f"<b>{self.caption(values)}</b>"
+            finally:
+                busy[0] = False
+
+        for name in start:
+            c[name].observe(render, names="value")
+        render()
+        rows, row = [], []
+        for name in start:  # at most three controls a row
+            row.append(c[name])
+            if len(row) == 3:
+                rows.append(widgets.HBox(row))
+                row = []
+        if row:
+            rows.append(widgets.HBox(row))
+        box = _explorer_box_class()([*rows, c["caption"], c["view"]])
+        box.text = self.describe()
+        box.add_class("banet-explorer")
+        box.add_class(f"banet-{self.name}-explorer")
+        return box
+
+    def display(self) -> Figure | None:
+        """In a notebook: the live widget, then a static picture of `static_view` (it survives on GitHub,
+        nbval and papermill, where widgets do not render); returns None. Elsewhere: the Figure."""
+        fig = self.draw(self.values())
+        if not _in_ipython_kernel():
+            return fig
+        from IPython.display import Image, display
+
+        display(self.widget())  # the live widget (Colab: through its custom widget manager); text: its repr
+        display(Image(data=figure_to_png(fig)))  # the static picture of the most telling view
+        return None
+
+
+class ModelExplorer(Explorer):
+    """An Explorer over one network and a few images: runs the model once per image (cached) with its maps.
+
+    images (N, 3, H, W) ImageNet-normalised, masks (N, 1, H, W) in {0, 1}; the model goes to `device`, eval."""
+
     def __init__(self, model: torch.nn.Module, images: Tensor, masks: Tensor, device: str = "cpu"):
+        where = type(self).__name__
         if not isinstance(images, Tensor) or images.ndim != 4 or images.shape[1] != 3:
             got = getattr(images, "shape", type(images))
-            raise ValueError(f"viz.py: MapExplorer images must be a (N, 3, H, W) tensor, got {got}")
+            raise ValueError(f"viz.py: {where} images must be a (N, 3, H, W) tensor, got {got}")
         if masks.ndim == 3:
             masks = masks[:, None]
         if masks.shape[0] != images.shape[0] or masks.shape[-2:] != images.shape[-2:]:
             shapes = f"{tuple(masks.shape)} vs images {tuple(images.shape)}"
-            raise ValueError(f"viz.py: MapExplorer masks must be (N, 1, H, W) like the images: {shapes}")
+            raise ValueError(f"viz.py: {where} masks must be (N, 1, H, W) like the images: {shapes}")
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.images, self.masks = images, masks
         self._cache: dict[int, object] = {}
         self.controls: dict = {}  # filled by widget(): name -> ipywidgets control
+        self.view = {}
 
     def __len__(self) -> int:
         return self.images.shape[0]
-
-    # --- model outputs ----------------------------------------------------------------------------------
 
     def _output(self, image_index: int):
         if not 0 <= image_index < len(self):
@@ -126,6 +256,27 @@ class MapExplorer:
                 out = self.model(x, return_maps=True)
             self._cache[image_index] = out
         return self._cache[image_index]
+
+    def _maps(self, image_index: int, name: str) -> tuple[Tensor, ...]:
+        maps = self._output(image_index).maps or {}
+        if not maps.get(name):
+            raise ValueError(f"viz.py: {type(self).__name__} needs the model's {name!r} maps; this model has "
+                             f"{sorted(k for k, v in maps.items() if v)} (is the module switched off?)")
+        return maps[name]
+
+
+class MapExplorer(ModelExplorer):
+    """Browse BA-Net's internal maps per image and stage; a static figure, or an ipywidgets panel.
+
+        explorer = MapExplorer(model, images, masks)      # images (N, 3, H, W) normalised, masks (N, 1, H, W)
+        explorer.figure(image_index=0, stage=2, map_name="CFF gate", reduction="max")
+        explorer.display()                                # widget + a static picture in a notebook
+    The model is moved to `device`, put in eval mode and run once per image (outputs are cached).
+    Its static view is stage 2's side boundary prediction: what BA-Net adds to a plain segmenter.
+    """
+
+    name = "map"
+    sliders = ("image", "channel")
 
     def available_maps(self) -> list[str]:
         """Names from MAP_CHOICES this model produces (modules switched off have no map)."""
@@ -220,66 +371,32 @@ class MapExplorer:
         fig.suptitle(self._title(image_index, stage, map_name, reduction), fontsize=11)
         return fig
 
-    def widget(self):
-        """An ipywidgets VBox: image, stage, map, reduction, channel controls and the rendered PNG."""
-        import ipywidgets as widgets
+    # --- the Explorer hooks: controls, static view, drawing --------------------------------------------
 
+    def control_options(self) -> dict[str, list]:
         names = self.available_maps()
-        c = self.controls = {
-            "image": widgets.IntSlider(value=0, min=0, max=len(self) - 1, description="image",
-                                       disabled=len(self) == 1, continuous_update=False),
-            "stage": widgets.ToggleButtons(options=list(range(1, self.num_stages() + 1)), value=1,
-                                           description="stage", style={"button_width": "3em"}),
-            "map": widgets.Dropdown(options=names, value=names[0], description="map"),
-            "reduction": widgets.Dropdown(options=["mean", "max", "channel"], value="mean",
-                                          description="reduction"),
-            "channel": widgets.IntSlider(value=0, min=0, max=0, description="channel", disabled=True,
-                                         continuous_update=False),
-            "caption": widgets.HTML(),
-            "view": widgets.Image(format="png"),
-        }
-        for name, w in c.items():
-            w.add_class(f"banet-{name}")
-        busy = [False]  # re-entrancy guard: adjusting channel.max fires its own change event
+        most = max(self.num_channels(0, 1, n) for n in names)
+        return {"image": list(range(len(self))), "stage": list(range(1, self.num_stages() + 1)), "map": names,
+                "reduction": ["mean", "max", "channel"], "channel": list(range(most))}
 
-        def render(_change=None) -> None:
-            if busy[0]:
-                return
-            busy[0] = True
-            try:
-                choice = MAP_CHOICES[c["map"].value]
-                idx, stage = c["image"].value, c["stage"].value
-                c["stage"].disabled = not choice.per_stage
-                c["reduction"].disabled = not choice.channels
-                n = self.num_channels(idx, stage, c["map"].value)
-                c["channel"].max = n - 1
-                c["channel"].disabled = not choice.channels or c["reduction"].value != "channel"
-                how = c["channel"].value if c["reduction"].value == "channel" else c["reduction"].value
-                fig = self.figure(idx, stage, c["map"].value, how)
-                c["view"].value = figure_to_png(fig, dpi=80)
-                c["caption"].value = f"<b>{self._title(idx, stage, c['map'].value, how)}</b>"
-            finally:
-                busy[0] = False
+    def default_view(self) -> dict:
+        names = self.available_maps()
+        return {"stage": min(2, self.num_stages()), "map": "Side boundary" if "Side boundary" in names else names[0]}
 
-        for name in ("image", "stage", "map", "reduction", "channel"):
-            c[name].observe(render, names="value")
-        render()
-        row1 = widgets.HBox([c["image"], c["stage"]])
-        row2 = widgets.HBox([c["map"], c["reduction"], c["channel"]])
-        box = _explorer_box_class()([row1, row2, c["caption"], c["view"]])
-        box.text = f"MapExplorer widget: {len(self)} images, {self.num_stages()} stages, {len(names)} maps"
-        box.add_class("banet-explorer")
-        return box
+    def _how(self, values: dict) -> str | int:
+        return values["channel"] if values["reduction"] == "channel" else values["reduction"]
 
-    def display(self) -> Figure | None:
-        """In a notebook: show the widget and a static picture of its starting view (image 0, stage 1,
-        the first map, channel mean; the picture survives on GitHub, nbval and papermill, where widgets
-        do not render); returns None. Elsewhere: the Figure."""
-        fig = self.figure(0, 1, self.available_maps()[0], "mean")
-        if not _in_ipython_kernel():
-            return fig
-        from IPython.display import Image, display
+    def adjust(self, values: dict) -> dict[str, dict]:
+        choice = MAP_CHOICES[values["map"]]
+        n = self.num_channels(values["image"], values["stage"], values["map"])
+        return {"stage": {"disabled": not choice.per_stage}, "reduction": {"disabled": not choice.channels},
+                "channel": {"max": n - 1, "disabled": not choice.channels or values["reduction"] != "channel"}}
 
-        display(self.widget())  # the live widget (Colab: through its custom widget manager); text: its repr
-        display(Image(data=figure_to_png(fig)))  # the static picture of the default view
-        return None
+    def draw(self, values: dict) -> Figure:
+        return self.figure(values["image"], values["stage"], values["map"], self._how(values))
+
+    def caption(self, values: dict) -> str:
+        return self._title(values["image"], values["stage"], values["map"], self._how(values))
+
+    def describe(self) -> str:
+        return f"MapExplorer widget: {len(self)} images, {self.num_stages()} stages, {len(self.available_maps())} maps"

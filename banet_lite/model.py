@@ -58,6 +58,8 @@ class BANet(nn.Module):
         seg_feats, side_masks, side_edges = [], [], []
         for i, f in enumerate(feats):
             f = self.reduce[i](f)  # F'_i (B, R, h_i, w_i)
+            if return_maps:
+                maps.setdefault("reduced", []).append(f)
             f, edges = self.pee[i](f)  # P_i (B, R, h_i, w_i), edges (B, 2R, h_i, w_i)
             stage = self.mtl[i](f)
             seg_feats.append(stage["seg_features"])  # S_i
@@ -67,7 +69,7 @@ class BANet(nn.Module):
             if return_maps:
                 if edges is not None:
                     maps.setdefault("pee_edge", []).append(edges)
-                for name in ("ia_seg_to_edge", "ia_edge_to_seg"):
+                for name in ("edge_branch", "seg_branch", "ia_seg_to_edge", "ia_edge_to_seg", "seg_features"):
                     if name in stage:
                         maps.setdefault(name, []).append(stage[name])
 
@@ -79,7 +81,8 @@ class BANet(nn.Module):
                 maps["cff_gate"] = list(gates)
 
         aspp = self.aspp(feats[3]) if self.aspp is not None else None  # (B, D, h_4, w_4)
-        logits = resize_to(self.decoder(list(fused), aspp).contiguous(), size)  # (B, K, H, W)
+        steps = maps.setdefault("decoder_steps", []) if return_maps else None  # d4, d3, d2, d1
+        logits = resize_to(self.decoder(list(fused), aspp, steps).contiguous(), size)  # (B, K, H, W)
         return SegmentationOutput(
             logits, tuple(side_masks), tuple(side_edges),
             {k: tuple(v) for k, v in maps.items()} if return_maps else None,

@@ -58,7 +58,7 @@ class MiniMTL(nn.Module):
     def forward(self, x: Tensor) -> dict[str, Tensor]:
         """x: (B, R, h, w) PEE features -> dict with S (for CFF), side logits and IA gates."""
         e, s = self.edge_branch(x), self.seg_branch(x)  # (B, R, h, w) each
-        out: dict[str, Tensor] = {}
+        out: dict[str, Tensor] = {"edge_branch": e, "seg_branch": s}  # before IA: what each task lends
         if self.ia is not None:
             e, s, seg_to_edge, out["ia_edge_to_seg"] = self.ia(e, s)
             if seg_to_edge is not None:

@@ -1,21 +1,24 @@
 """Pictures: `bl.viz.*` in one namespace, from two files.
 
     plots.py      static figures: mask overlays, batches, training curves, metric distributions
-    explorer.py   the map explorer: BA-Net's internal maps per image and stage, a figure or a widget
+    explorer.py   the shared explorer component (Explorer), and the map explorer of notebook 06
+    stage_explorers.py  one explorer per idea: PEE (01), IA (02), CFF (03), side outputs and decoder (04)
 
 Every plotting function returns a matplotlib `Figure` and never calls `plt.show()`.
 """
 
 from . import plots
 from .data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from .explorer import MAP_CHOICES, MapChoice, MapExplorer, reduce_channels
+from .explorer import MAP_CHOICES, Explorer, MapChoice, MapExplorer, ModelExplorer, reduce_channels
 from .output import foreground_probability
 from .plots import figure_to_png, overlay, plot_history, plot_metric_distribution, save_figure, show_batch
+from .stage_explorers import CFFExplorer, DecoderExplorer, IAExplorer, PEEExplorer, band_ratio
 
 GT_COLOUR, PRED_COLOUR = plots.GT_COLOUR, plots.PRED_COLOUR  # the overlay colours
 
 __all__ = [
-    "GT_COLOUR", "IMAGENET_MEAN", "IMAGENET_STD", "MAP_CHOICES", "PRED_COLOUR", "MapChoice", "MapExplorer",
+    "CFFExplorer", "DecoderExplorer", "Explorer", "GT_COLOUR", "IAExplorer", "IMAGENET_MEAN", "IMAGENET_STD",
+    "MAP_CHOICES", "PEEExplorer", "PRED_COLOUR", "MapChoice", "MapExplorer", "ModelExplorer", "band_ratio",
     "figure_to_png", "foreground_probability", "overlay", "plot_history", "plot_metric_distribution",
     "reduce_channels", "save_figure", "show_batch",
 ]
