@@ -10,6 +10,10 @@ the useful part of stage j ("what is worth sending"); 1 - sigmoid(W_i S_i) opens
 i itself is weak ("what is worth receiving"). That second gate is what the map explorer shows
 as the CFF gate.
 
+The paper writes the gates without convolutions, sigmoid(S_j') and 1 - sigmoid(S_i); the authors'
+code (and the default here) learns W first. `gate_convs=False` (config `cff_gate_convs=False`) builds
+the paper's parameter-free form: each W is the identity, and CFF has no parameters at all.
+
 With `use_cff=False` the model skips CFF: out_i = S_i.
 
 Every S_j' depends only on j and on stage i's size, and stages 2-4 share one size (output stride
@@ -26,10 +30,11 @@ from .layers import conv3x3, resize_to
 
 
 class CrossFeatureFusion(nn.Module):
-    def __init__(self, dim: int, stage: int, n_stages: int = 4):
+    def __init__(self, dim: int, stage: int, n_stages: int = 4, gate_convs: bool = True):
         super().__init__()
         self.stage = stage  # i, counted from 0
-        self.convs = nn.ModuleList(conv3x3(dim, dim) for _ in range(n_stages))  # W_1 .. W_4
+        # W_1 .. W_4 (the paper's form: identities, no parameters)
+        self.convs = nn.ModuleList(conv3x3(dim, dim) if gate_convs else nn.Identity() for _ in range(n_stages))
 
     def forward(self, feats: list[Tensor], resized: list[Tensor] | None = None) -> tuple[Tensor, Tensor]:
         """feats: S_1..S_4, each (B, R, h_j, w_j) -> out_i and its gate, both (B, R, h_i, w_i).

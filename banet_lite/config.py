@@ -40,6 +40,7 @@ class BANetConfig:
     # PEE average-pooling kernel sizes per stage (stages 1, 2 see finer detail -> larger kernels)
     pee_kernels: tuple[tuple[int, int], ...] = ((5, 7), (5, 7), (3, 5), (3, 5))
     ia_attention_blocks: bool = True  # reference IA (A_e, A_s blocks); False: the paper's sig(e), sig(s)
+    cff_gate_convs: bool = True  # reference CFF (a 3x3 conv W before each gate); False: the paper's sig(S)
     # The border rule of PEE's average pooling and of the boundary target (see BORDER_RULES below):
     # "exclude_padding" averages over the pixels that exist (no edge along the image frame);
     # "zero_padding" counts the zero padding, as the reference code does (nn.AvgPool2d's default).

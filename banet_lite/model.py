@@ -47,7 +47,8 @@ class BANet(nn.Module):
         self.mtl = nn.ModuleList(
             MiniMTL(R, K, cfg.use_ia, cfg.ia_attention_blocks, side_heads=cfg.deep_supervision) for _ in range(4)
         )
-        self.cff = nn.ModuleList(CrossFeatureFusion(R, i) for i in range(4)) if cfg.use_cff else None
+        self.cff = (nn.ModuleList(CrossFeatureFusion(R, i, gate_convs=cfg.cff_gate_convs) for i in range(4))
+                    if cfg.use_cff else None)
         self.aspp = ASPP(self.backbone.channels[3], cfg.aspp_dim, cfg.aspp_rates) if cfg.use_aspp else None
         self.decoder = Decoder(R, K, cfg.aspp_dim if cfg.use_aspp else 0)
 

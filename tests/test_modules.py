@@ -137,3 +137,15 @@ def test_cff_given_stages_resized_once_matches_resizing_inside_each_module():
         cff = bl.CrossFeatureFusion(8, i)
         for a, b in zip(cff(feats), cff(feats, resized[i])):
             assert torch.equal(a, b)  # bit for bit
+
+
+def test_cff_paper_form_has_no_parameters_and_gates_on_the_features_themselves():
+    feats = [torch.randn(1, 3, 8, 8), torch.randn(1, 3, 4, 4), torch.randn(1, 3, 4, 4), torch.randn(1, 3, 4, 4)]
+    cff = bl.CrossFeatureFusion(3, stage=1, gate_convs=False)
+    assert sum(p.numel() for p in cff.parameters()) == 0
+    resized = [resize_to(f, feats[1]) for f in feats]
+    expected = feats[1] + (1 - torch.sigmoid(feats[1])) * sum(
+        torch.sigmoid(resized[j]) * resized[j] for j in (0, 2, 3))
+    torch.testing.assert_close(cff(feats)[0], expected)
+    full, paper = bl.build_model("paper"), bl.build_model("paper", cff_gate_convs=False)
+    assert bl.count_parameters(full) - bl.count_parameters(paper) == 16 * 9 * 128 * 128  # 16 convs 3x3 R -> R
