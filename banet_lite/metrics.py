@@ -201,6 +201,32 @@ def boundary_f_score(pred: np.ndarray, target: np.ndarray, tolerance: float = 2)
     return _boundary_f(boundary_distances(pred, target), not pred.any(), not target.any(), tolerance)
 
 
+def band_f_score(pred_band: np.ndarray, target_band: np.ndarray, tolerance: float = 2) -> float:
+    """Boundary F1 of a predicted boundary *band* (the side boundary heads' p > 0.5) against the boundary
+    target band (`edge_target`): precision = share of predicted band pixels within `tolerance` px of the
+    target band, recall = the reverse. Unlike `boundary_f_score` the inputs are the bands themselves, not
+    masks whose outlines are taken. 1 if both are empty, 0 if only one is."""
+    pred_band, target_band = _pair(pred_band, target_band)
+    if not pred_band.any() or not target_band.any():
+        return 1.0 if not pred_band.any() and not target_band.any() else 0.0
+    dists = distance_to_set(np.argwhere(pred_band), target_band), distance_to_set(np.argwhere(target_band), pred_band)
+    return _boundary_f(dists, False, False, tolerance)
+
+
+def side_boundary_f_scores(side_edges, masks, border_rule: str = "exclude_padding", tolerance: float = 2) -> list:
+    """Mean band F1 per stage of the side boundary heads (4 x (B, K, H, W) logits) against the boundary
+    target of `masks` (B, 1, H, W): does each head trace the lesion outline?"""
+    from .losses import edge_target
+    from .output import logits_to_mask
+
+    target = edge_target(masks.float().cpu(), border_rule)[:, 0].bool().numpy()  # (B, H, W)
+    scores = []
+    for logits in side_edges:
+        pred = logits_to_mask(logits.detach().float().cpu()).numpy()  # (B, H, W): p > 0.5 (argmax)
+        scores.append(float(np.mean([band_f_score(p, t, tolerance) for p, t in zip(pred, target)])))
+    return scores
+
+
 # ---------------------------------------------------------------------------------------------------------
 # One image, many images
 # ---------------------------------------------------------------------------------------------------------

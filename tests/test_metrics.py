@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+import banet_lite as bl
 from banet_lite import metrics
 
 # pred and target on a 2 x 3 image; counted by hand: TP at (0,0), (1,1); FP at (0,1); FN at (1,0)
@@ -185,3 +186,24 @@ def test_hd95_pools_both_directions_and_takes_the_95th_percentile():
     assert got == pytest.approx(pooled)
     for name, value in wrong.items():
         assert abs(got - value) > 1e-6, f"hd95 would also pass as {name}: the test shape does not tell them apart"
+
+
+def test_band_f_score_of_side_boundary_bands():
+    target = np.zeros((20, 20), bool)
+    target[5:15, 5] = True
+    same = bl.metrics.band_f_score(target, target)
+    shifted = bl.metrics.band_f_score(np.roll(target, 2, axis=1), target)  # 2 px off: within tolerance
+    far = bl.metrics.band_f_score(np.roll(target, 6, axis=1), target)
+    half = target.copy()
+    half[10:15, 5] = False  # precision 1, recall 7/10 (3 removed pixels lie within 2 px of the kept ones)
+    assert same == shifted == 1.0 and far == 0.0
+    assert bl.metrics.band_f_score(half, target) == pytest.approx(2 * 1 * 0.7 / 1.7)
+    assert bl.metrics.band_f_score(np.zeros_like(target), np.zeros_like(target)) == 1.0
+    assert bl.metrics.band_f_score(np.zeros_like(target), target) == 0.0
+    # per stage, from logits: a head that says "boundary" exactly on edge_target scores 1, a silent one 0
+    mask = torch.zeros(1, 1, 16, 16)
+    mask[..., 4:12, 4:12] = 1
+    band = bl.edge_target(mask)
+    perfect = torch.cat([-band, band], 1) * 10  # (1, 2, 16, 16) logits: class 1 on the band
+    silent = torch.cat([torch.ones_like(band), -torch.ones_like(band)], 1)
+    assert bl.metrics.side_boundary_f_scores([perfect, silent], mask) == [1.0, 0.0]
