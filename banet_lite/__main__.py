@@ -1,4 +1,4 @@
-"""The command line: `python -m banet_lite {synth,train,evaluate,predict,download} ...`.
+"""The command line: `python -m banet_lite {synth,train,evaluate,predict,download,diagram} ...`.
 
 A thin front door onto the same functions the notebooks call. `train` takes every `TrainConfig`
 field as a flag, generated from the dataclass (`--batch-size 4`, `--amp/--no-amp`, `--model use_aspp=false`),
@@ -123,6 +123,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--root", help="where datasets live (default: $BANET_DATA_DIR, else the checkout's data/, "
                                   "else ~/.cache/banet-lite/data)")
+
+    p = sub.add_parser("diagram", help="draw the whole network in one picture (PNG), read from the model itself")
+    p.add_argument("out", help="the PNG file to write, e.g. docs/network.png")
+    p.add_argument("--preset", default="lite", help="tiny, lite or paper (default: lite)")
+    p.add_argument("--highlight", nargs="+", metavar="BLOCK",
+                   help="blocks to draw strong, the rest muted: backbone, pee, mtl, cff, aspp, decoder, loss")
+    p.add_argument("--img-size", type=int, default=256, help="input size the shapes are given for (default: 256)")
+    p.add_argument("--dpi", type=int, default=120)
+    for switch in ABLATIONS:
+        p.add_argument(f"--{ablation_flag(switch)}", dest="ablations", action="append_const", const=switch,
+                       default=[], help=f"draw the {switch}=False ablation")
     return parser
 
 
@@ -153,6 +164,14 @@ def run(args: argparse.Namespace) -> None:
     elif args.command == "download":
         path = bdata.download(args.name, root=args.root)
         print(f"{args.name} is ready in {path}")
+    elif args.command == "diagram":
+        from .diagram import draw_network
+        from .model import make_config
+        from .plots import save_figure
+
+        model = make_config(args.preset, **{switch: False for switch in args.ablations})
+        path = save_figure(draw_network(model, args.highlight, args.img_size), args.out, dpi=args.dpi)
+        print(f"wrote {path}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,6 +38,8 @@ def test_train_evaluate_predict_round_trip(tmp_path, capsys):
         (["evaluate", "--checkpoint", "{tmp}/missing.pt", "--data-dir", "{tmp}"], "missing.pt"),
         (["predict", "--checkpoint", "{tmp}/missing.pt", "--input", "{tmp}", "--output", "{tmp}/o"], "missing.pt"),
         (["download", "no-such-dataset"], "kvasir-seg"),
+        (["diagram", "{tmp}/net.png", "--highlight", "nose"], "nose"),
+        (["diagram", "{tmp}/net.png", "--preset", "unet"], "U-Net baseline"),
         (["train", "--preset", "huge", "--epochs", "1"], "huge"),
         (["train", "--preset", "unet", "--pretrained", "imagenet", "--epochs", "1"], "U-Net baseline"),
         (["train", "--preset", "unet", "--no-pee", "--epochs", "1"], "use_pee"),
@@ -51,6 +53,14 @@ def test_bad_input_is_one_clear_line(tmp_path, capsys, argv, needle):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and needle in err and "\n" not in err
+
+
+def test_diagram_writes_a_png_atomically(tmp_path, capsys):
+    out = tmp_path / "docs" / "network.png"
+    assert main(["diagram", str(out), "--preset", "tiny", "--highlight", "pee", "loss", "--no-cff", "--dpi", "50"]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [p.name for p in out.parent.iterdir()] == ["network.png"]  # no temporary file left behind
+    assert f"wrote {out}" in capsys.readouterr().out
 
 
 def test_a_truncated_image_stops_training_before_it_starts_without_traceback(tmp_path):
