@@ -138,17 +138,23 @@ def import_reference(path: str):
     return BANet, SegmentationLoss
 
 
+def build_reference(RefBANet, size: int = 256):
+    """The reference network in its paper configuration (experiment/main.py defaults): ResNet-50, output
+    stride 8, multi-grid (4, 4, 4), ASPP (6, 12, 18) at 256 channels, reduce dim 128, 2 classes, plain
+    BatchNorm2d, no download. `is_train=True`: its forward resizes every output to the input's size
+    (with False, to a fixed `test_size`)."""
+    return RefBANet(2, "resnet50", torch.nn.BatchNorm2d, aspp_rates=[6, 12, 18], pretrained=False, dilated=True,
+                    deep_base=False, multi_grid=True, multi_dilation=[4, 4, 4], output_stride=8, high_rates=[2, 4],
+                    aspp_out_dim=256, reduce_dim=128, pooling="max", is_train=True, img_size=[size, size])
+
+
 def versus_reference(path: str, steps: int, size: int = 256, batch_size: int = 2, precision: str = "auto",
                      warmup: int = 2):
     """Median seconds per training step, library and reference, interleaved; prints the ratio."""
     device = torch.device("cpu")
     RefBANet, RefLoss = import_reference(path)
     torch.manual_seed(0)
-    # the reference's paper configuration (experiment/main.py defaults): ResNet-50, output stride 8,
-    # multi-grid (4, 4, 4), ASPP (6, 12, 18) at 256 channels, reduce dim 128, 2 classes, no download
-    ref = RefBANet(2, "resnet50", torch.nn.BatchNorm2d, aspp_rates=[6, 12, 18], pretrained=False, dilated=True,
-                   deep_base=False, multi_grid=True, multi_dilation=[4, 4, 4], output_stride=8, high_rates=[2, 4],
-                   aspp_out_dim=256, reduce_dim=128, pooling="max", is_train=True, img_size=[size, size]).train()
+    ref = build_reference(RefBANet, size).train()
     ref_loss = RefLoss("banet", 1.0, 1.0, None, None, [1, 1, 1, 1, 1, 1, 1, 1])
     ref_opt = torch.optim.Adam(ref.parameters(), lr=1e-4)
 
