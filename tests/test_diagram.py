@@ -1,7 +1,6 @@
 """The network diagram: drawn from the model itself (names, shapes, parameter counts), quick even for the
 42.8 M-parameter paper preset (built on the meta device), with highlights and switched-off modules shown."""
 
-import time
 
 import matplotlib
 
@@ -60,25 +59,17 @@ def test_every_block_with_its_shape_and_parameter_count(preset):
     assert f"{model.config.num_classes} x 256x256" in text
 
 
-def test_paper_is_built_on_meta_and_about_as_quick_as_tiny(monkeypatch):
-    """42.8 M parameters built for real would take seconds; on the meta device the paper preset draws
-    about as fast as the tiny one (a ratio, so a busy machine does not fail the test)."""
+def test_paper_is_built_on_meta(monkeypatch):
+    """42.8 M parameters are never allocated: the paper preset is built on the meta device."""
     built = []
 
     def spy(*args, **kwargs):
         built.append(bl.build_model(*args, **kwargs))
         return built[-1]
 
-    def seconds(preset):
-        start = time.perf_counter()
-        draw_network(preset)
-        return time.perf_counter() - start
-
     monkeypatch.setattr(diagram, "build_model", spy)
-    seconds("tiny")  # matplotlib's fonts and the meta kernels warmed up
-    tiny, paper = seconds("tiny"), seconds("paper")
+    draw_network("paper")
     assert built[-1].config.preset == "paper" and all(p.is_meta for p in built[-1].parameters())
-    assert paper < 4 * tiny + 0.5, f"paper {paper:.2f} s, tiny {tiny:.2f} s"
 
 
 def test_a_built_model_is_drawn_as_it_is_and_left_untouched():
