@@ -99,3 +99,11 @@ class JointLoss(nn.Module):
             total = total + parts["side_seg"] + self.edge_weight * parts["side_edge"]
         parts["total"] = total
         return total, {k: v.detach() for k, v in parts.items()}
+
+
+def joint_loss_for(model: nn.Module, side_weights: float | Sequence[float] = 1.0,
+                   edge_pos_weight: float | None = None) -> JointLoss:
+    """The JointLoss `fit` trains `model` with: its boundary target follows the network's border rule
+    (the paper preset: the reference's zero padding; a network without one, like the U-Net, the default)."""
+    border_rule = getattr(getattr(model, "config", None), "border_rule", "exclude_padding")
+    return JointLoss(side_weights=side_weights, edge_pos_weight=edge_pos_weight, border_rule=border_rule)

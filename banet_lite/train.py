@@ -45,7 +45,7 @@ from .checkpoint import load_checkpoint, model_config_dict, model_from_checkpoin
 from .distributed import barrier, broadcast, distributed_setup
 from .errors import TrainingError
 from .files import read_csv, write_csv
-from .losses import JointLoss
+from .losses import JointLoss, joint_loss_for
 from .metrics import batch_scores
 from .model import build_model
 from .precision import amp_settings, cpu_has_native_bf16
@@ -187,9 +187,7 @@ def setup(cfg: TrainConfig) -> Run:
                   f"{capability[0]}.{capability[1]}), {precision}{' with a GradScaler' if use_scaler else ''}")
     elif use_amp and main and cfg.progress:  # CPU with native bfloat16 (amp_settings)
         print("device: CPU with native bfloat16, bfloat16 autocast (amp=False for float32)")
-    # the boundary target follows the network's border rule (the paper preset: the reference's zero padding)
-    border_rule = getattr(model.config, "border_rule", "exclude_padding")  # the U-Net has no side heads
-    loss_fn = JointLoss(side_weights=cfg.side_weight, edge_pos_weight=cfg.edge_pos_weight, border_rule=border_rule)
+    loss_fn = joint_loss_for(model, side_weights=cfg.side_weight, edge_pos_weight=cfg.edge_pos_weight)
 
     run = Run(cfg, device, rank, world, out, model, model, train_set, val_set, sampler, optimizer, scheduler,
               scaler, loss_fn, amp_dtype, memory_format, drop_last, history=[])

@@ -31,12 +31,12 @@ def main() -> None:
     x = torch.randn(batch, 3, size, size).contiguous(memory_format=torch.channels_last)  # (B, 3, S, S)
     y = torch.zeros(batch, 1, size, size)
     y[..., size // 4: 3 * size // 4, size // 3: 2 * size // 3] = 1  # a box lesion
-    loss_fn = bl.JointLoss()
     setups = {}
     for mode in modes:
         torch.manual_seed(0)
         model = bl.build_model(preset).to(memory_format=torch.channels_last)
         setups[mode] = (model, torch.optim.Adam(model.parameters(), 1e-4))
+    loss_fn = bl.losses.joint_loss_for(model)  # the same for every mode: fit's loss for this preset
 
     def step(mode: str) -> None:
         model, optimizer = setups[mode]

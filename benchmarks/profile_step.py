@@ -51,7 +51,7 @@ def main():
     x = torch.randn(args.batch_size, 3, args.size, args.size).contiguous(memory_format=fmt)
     y = torch.zeros(args.batch_size, 1, args.size, args.size)
     y[..., args.size // 4: 3 * args.size // 4, args.size // 3: 2 * args.size // 3] = 1
-    loss_fn, opt = bl.JointLoss(), torch.optim.Adam(model.parameters(), lr=1e-4)
+    loss_fn, opt = bl.losses.joint_loss_for(model), torch.optim.Adam(model.parameters(), lr=1e-4)
 
     def step():
         total_loss, _ = loss_fn(model(x), y)

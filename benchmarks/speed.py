@@ -55,7 +55,7 @@ def time_training(model, batch_size: int, size: int, steps: int, repeats: int, d
                   amp_dtype: torch.dtype | None = None) -> float:
     """Seconds per training step (best of `repeats` runs of `steps` steps)."""
     model.train()
-    loss_fn = bl.JointLoss()
+    loss_fn = bl.losses.joint_loss_for(model)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     x = torch.randn(batch_size, 3, size, size, device=device).contiguous(memory_format=torch.channels_last)
     y = torch.zeros(batch_size, 1, size, size, device=device)
@@ -160,7 +160,7 @@ def versus_reference(path: str, steps: int, size: int = 256, batch_size: int = 2
 
     lib = bl.build_model("paper").to(device, memory_format=torch.channels_last).train()  # as fit builds it
     amp_dtype = precision_for("paper", device, precision)
-    loss_fn = bl.JointLoss(side_weights=1.0, edge_pos_weight=None)  # fit's defaults
+    loss_fn = bl.losses.joint_loss_for(lib)  # fit's defaults (the paper preset's border rule)
     opt = torch.optim.Adam(lib.parameters(), lr=1e-4, weight_decay=0.0)
     total_steps = 10_000
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: max(0.0, 1 - t / total_steps) ** 0.9)

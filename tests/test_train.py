@@ -72,7 +72,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monk
             total, parts = super().forward(out, mask)
             return total * float("nan"), parts
 
-    monkeypatch.setattr(btrain, "JointLoss", ExplodingLoss)
+    monkeypatch.setattr(bl.losses, "JointLoss", ExplodingLoss)  # what joint_loss_for builds
     with pytest.raises(FloatingPointError, match="last good checkpoint is .*last.pt"):
         btrain.fit(small_config(tmp_path, resume=str(first.last_path)))
     assert first.last_path.read_bytes() == before
