@@ -139,7 +139,7 @@ class IAExplorer(_StageExplorer):
                 "reduction": REDUCTIONS}
 
     def default_view(self) -> dict:
-        return {"stage": 2}
+        return {"stage": 1}  # the finest stage: at 1/8 a small model's gates mostly follow the image frame
 
     def draw(self, values: dict) -> Figure:
         i, stage, direction, how = (values[n] for n in ("image", "stage", "direction", "reduction"))
@@ -171,7 +171,7 @@ class CFFExplorer(_StageExplorer):
     def __init__(self, model, images, masks, device: str = "cpu"):
         super().__init__(model, images, masks, device)
         if getattr(self.model, "cff", None) is None:
-            raise ValueError("viz.py: CFFExplorer needs a model with CFF (built with use_cff=False)")
+            raise ValueError("viz.py: CFFExplorer needs a model with CFF; this one was built with use_cff=False")
 
     def control_options(self) -> dict[str, list]:
         return {"image": list(range(len(self))), "receiver": self._stages(), "reduction": REDUCTIONS}
