@@ -1,11 +1,16 @@
-"""The map explorer in a real browser: notebook 06 in JupyterLab, driven by Chromium through Playwright.
+"""The explorers in a real browser: notebooks in JupyterLab, driven by Chromium through Playwright.
+
+Two explorers, one test each (the same steps, parametrized by EXPLORERS below):
+  - notebook 06's map explorer (.banet-map-explorer): another stage, then another map
+  - notebook 01's PEE explorer (.banet-pee-explorer): another stage, another window size, the other
+    border rule
 
 What it checks, the way a student would use it:
-  1. JupyterLab opens a copy of notebooks/06_evaluate_and_explore.ipynb (outputs cleared) with a fresh kernel
-  2. Run > Run All Cells runs the notebook until the explorer widget (.banet-explorer) shows a picture
-  3. clicking another stage (.banet-stage) makes the kernel draw a new picture (the <img> src changes)
-  4. choosing another map (.banet-map) does the same
-  5. a screenshot of the page is saved next to the test's temporary files (explorer.png)
+  1. JupyterLab opens a copy of the notebook (outputs cleared) with a fresh kernel
+  2. Run > Run All Cells runs the notebook until the explorer's box shows a picture
+  3. each change of a control (.banet-<control>: a button of a ToggleButtons, an option of a Dropdown)
+     makes the kernel draw a new picture (the <img> src changes) whose caption names the new value
+  4. a screenshot of the page is saved next to the test's temporary files (explorer.png)
 
 Skips (and says why) only when Playwright's Python package or Debian's Chromium (/usr/bin/chromium) is
 missing; browsers are never downloaded. JupyterLab runs on 127.0.0.1, a free port and a random token, with
@@ -23,6 +28,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -32,7 +38,6 @@ sync_api = pytest.importorskip(
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOK = ROOT / "notebooks" / "06_evaluate_and_explore.ipynb"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -47,6 +52,37 @@ FINISHED_GRACE_S = 30  # the notebook finished without an explorer: wait this lo
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.is_file(), reason=f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
 )
+
+
+@dataclass(frozen=True)
+class Step:
+    """One control to change: `control` names its CSS class (banet-<control>); `kind` is "buttons" (click
+    the first other button of a ToggleButtons) or "select" (choose the first other option of a Dropdown);
+    the caption must then contain `caption.format(value=<the new value's label>)`."""
+
+    control: str
+    kind: str
+    caption: str = "{value}"
+
+
+@dataclass(frozen=True)
+class ExplorerCase:
+    notebook: str  # under notebooks/
+    box: str  # the explorer's own CSS class: banet-<Explorer.name>-explorer
+    steps: tuple[Step, ...]
+
+    @property
+    def path(self) -> Path:
+        return ROOT / "notebooks" / self.notebook
+
+
+EXPLORERS = {
+    "map-06": ExplorerCase("06_evaluate_and_explore.ipynb", "banet-map-explorer",
+                           (Step("stage", "buttons", "stage {value}"), Step("map", "select"))),
+    "pee-01": ExplorerCase("01_backbone_and_pee.ipynb", "banet-pee-explorer",
+                           (Step("stage", "buttons", "stage {value}"), Step("window", "buttons", "window {value}"),
+                            Step("border_rule", "buttons"))),
+}
 
 # ---------------------------------------------------------------------------------------------------------
 # JupyterLab server: start on a free port with a random token, stop it and its kernels afterwards
@@ -151,14 +187,22 @@ def _copy_notebook(source: Path, target: Path) -> None:
     target.write_text(json.dumps(nb, indent=1))
 
 
+@pytest.fixture(params=list(EXPLORERS), ids=list(EXPLORERS))
+def case(request) -> ExplorerCase:
+    """The notebook and explorer under test; a missing notebook fails the test, it never skips."""
+    case = EXPLORERS[request.param]
+    if not case.path.is_file():
+        pytest.fail(f"{case.path.relative_to(ROOT)} does not exist; the browser test needs it")
+    return case
+
+
 @pytest.fixture
-def lab(tmp_path):
-    """JupyterLab serving a copy of notebook 06 from tmp_path/work; yields (base url, token, work dir)."""
-    if not NOTEBOOK.is_file():
-        pytest.fail(f"{NOTEBOOK.relative_to(ROOT)} does not exist; the browser test needs it")
+def lab(tmp_path, case):
+    """JupyterLab serving a copy of the case's notebook from tmp_path/work; yields (base url, token, work
+    dir, server log)."""
     work = tmp_path / "work"
     work.mkdir()
-    _copy_notebook(NOTEBOOK, work / NOTEBOOK.name)
+    _copy_notebook(case.path, work / case.path.name)
     _write_settings(tmp_path / "lab-settings")
 
     port, token = _free_port(), os.urandom(16).hex()
@@ -207,11 +251,12 @@ def lab(tmp_path):
 # ---------------------------------------------------------------------------------------------------------
 
 # What the page shows now: the explorer's picture, the notebook's kernel and cells, errors, dialogs.
+# Called with {name: the notebook's file name, box: the explorer's CSS class}.
 PAGE_STATE_JS = """
-(name) => {
+({name, box: boxClass}) => {
   const s = {src: null, width: 0, caption: '', kernel: null, queued: 0, unrun: 0, errors: [], dialog: null,
              app: !!window.jupyterapp};
-  const box = document.querySelector('.banet-explorer');
+  const box = document.querySelector('.' + boxClass);
   const img = box && box.querySelector('img.banet-view, .banet-view img');
   if (img) { s.src = img.getAttribute('src'); s.width = img.complete ? img.naturalWidth : 0; }
   const caption = box && box.querySelector('.banet-caption');
@@ -252,10 +297,15 @@ def _describe(state: dict) -> str:
     return "\n".join(lines)
 
 
-def _wait_for_kernel(page, name: str) -> None:
+def _where(case: ExplorerCase) -> dict:
+    """PAGE_STATE_JS's argument for a case."""
+    return {"name": case.path.name, "box": case.box}
+
+
+def _wait_for_kernel(page, where: dict) -> None:
     deadline, state = time.monotonic() + KERNEL_READY_S, {}
     while time.monotonic() < deadline:
-        state = page.evaluate(PAGE_STATE_JS, name)
+        state = page.evaluate(PAGE_STATE_JS, where)
         if not state["app"] and page.locator(".jp-LabShell").count():
             pytest.fail("JupyterLab does not expose window.jupyterapp (--LabApp.expose_app_in_browser)")
         if state["kernel"] == "idle":
@@ -272,11 +322,11 @@ def _run_all_cells(page) -> None:
     page.locator(".lm-Menu-content .lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
 
 
-def _wait_for_explorer(page, name: str, start: float) -> dict:
+def _wait_for_explorer(page, where: dict, start: float) -> dict:
     """Poll until the explorer shows a decoded picture; fail early when the run stopped without one."""
-    finished_since = None
+    name, finished_since = where["name"], None
     while True:
-        state = page.evaluate(PAGE_STATE_JS, name)
+        state = page.evaluate(PAGE_STATE_JS, where)
         if state["src"] and state["width"] > 0:
             return state
         if state["kernel"] in ("dead", "unknown"):
@@ -290,7 +340,7 @@ def _wait_for_explorer(page, name: str, start: float) -> dict:
         if stopped and state["unrun"] == 0:
             finished_since = finished_since or time.monotonic()
             if time.monotonic() - finished_since > FINISHED_GRACE_S:
-                pytest.fail(f"{name} ran to the end but no .banet-explorer with a picture appeared\n"
+                pytest.fail(f"{name} ran to the end but no .{where['box']} with a picture appeared\n"
                             f"{_describe(state)}")
         else:
             finished_since = None
@@ -300,12 +350,12 @@ def _wait_for_explorer(page, name: str, start: float) -> dict:
         time.sleep(1)
 
 
-def _wait_for_run_end(page, name: str, start: float) -> dict:
+def _wait_for_run_end(page, where: dict, start: float) -> dict:
     """Wait until Run All is over (kernel idle, no cell queued): until then the widget's messages queue
     in the kernel behind the remaining cells, so a click would only be answered after all of them."""
     calm = 0
     while True:
-        state = page.evaluate(PAGE_STATE_JS, name)
+        state = page.evaluate(PAGE_STATE_JS, where)
         if state["kernel"] in ("dead", "unknown"):
             pytest.fail(f"the kernel died while running the notebook\n{_describe(state)}")
         if state["dialog"]:
@@ -319,10 +369,10 @@ def _wait_for_run_end(page, name: str, start: float) -> dict:
         time.sleep(1)
 
 
-def _wait_for_new_picture(page, name: str, old_src: str, what: str) -> dict:
+def _wait_for_new_picture(page, where: dict, old_src: str, what: str) -> dict:
     deadline = time.monotonic() + CHANGE_S
     while True:
-        state = page.evaluate(PAGE_STATE_JS, name)
+        state = page.evaluate(PAGE_STATE_JS, where)
         if state["src"] and state["src"] != old_src and state["width"] > 0:
             return state
         if time.monotonic() > deadline:
@@ -336,9 +386,35 @@ def _wait_for_new_picture(page, name: str, old_src: str, what: str) -> dict:
 # ---------------------------------------------------------------------------------------------------------
 
 
-def test_map_explorer_reacts_in_jupyterlab(lab, tmp_path):
+def _change(page, explorer, where: dict, step: Step, old_src: str) -> dict:
+    """Change one control to its first other value; wait for the new picture; check its caption."""
+    control = explorer.locator(f".banet-{step.control}")
+    assert control.count() == 1, f"the explorer has {control.count()} .banet-{step.control} controls, not one"
+    if step.kind == "buttons":
+        buttons = control.locator("button:not(.mod-active):not([disabled])")
+        assert buttons.count() > 0, f"the {step.control} control (.banet-{step.control}) has no other button"
+        value = buttons.first.inner_text().strip()
+        buttons.first.click()
+    elif step.kind == "select":
+        select = control.locator("select")
+        current = select.evaluate("s => s.options[s.selectedIndex].text")
+        options = [o for o in select.evaluate("s => [...s.options].map(o => o.text)") if o != current]
+        assert options, f"the {step.control} control (.banet-{step.control}) offers nothing besides {current!r}"
+        value = options[0]
+        select.select_option(label=value)
+    else:
+        raise ValueError(f"unknown step kind {step.kind!r}")
+    state = _wait_for_new_picture(page, where, old_src, f"choosing {step.control} {value!r}")
+    expected = step.caption.format(value=value).replace("\xa0", " ")  # ipywidgets shows spaces as no-break
+    caption = state["caption"].replace("\xa0", " ")
+    assert expected in caption, f"caption after choosing {step.control} {value!r}: {caption!r}"
+    print(f"{step.control} -> {value!r}: new picture, caption {caption!r}")
+    return state
+
+
+def test_explorer_reacts_in_jupyterlab(case, lab, tmp_path):
     base, token, work, log_path = lab
-    name = NOTEBOOK.name
+    name, where = case.path.name, _where(case)
     screenshot = tmp_path / "explorer.png"
     with sync_api.sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
@@ -350,36 +426,20 @@ def test_map_explorer_reacts_in_jupyterlab(lab, tmp_path):
         try:
             page.goto(f"{base}/lab/tree/{name}?token={token}", wait_until="domcontentloaded", timeout=120_000)
             page.locator(".jp-Notebook").first.wait_for(state="visible", timeout=KERNEL_READY_S * 1000)
-            _wait_for_kernel(page, name)
+            _wait_for_kernel(page, where)
             start = time.monotonic()
             _run_all_cells(page)
-            _wait_for_explorer(page, name, start)
-            print(f"explorer shown {time.monotonic() - start:.0f} s after Run All Cells")
-            state = _wait_for_run_end(page, name, start)
-            print(f"notebook finished {time.monotonic() - start:.0f} s after Run All Cells")
+            _wait_for_explorer(page, where, start)
+            print(f"{case.box} shown {time.monotonic() - start:.0f} s after Run All Cells")
+            state = _wait_for_run_end(page, where, start)
+            print(f"{name} finished {time.monotonic() - start:.0f} s after Run All Cells")
             for error in state["errors"]:  # nbval reports these; this test is about the explorer
                 print("notebook error after the explorer:", ANSI.sub("", error)[:2000])
 
-            # 1. another stage: click the first stage button that is not selected
-            explorer = page.locator(".banet-explorer").first
+            explorer = page.locator(f".{case.box}").first
             explorer.scroll_into_view_if_needed()
-            buttons = explorer.locator(".banet-stage button:not(.mod-active):not([disabled])")
-            assert buttons.count() > 0, "the stage control (.banet-stage) has no other stage to click"
-            stage = buttons.first.inner_text().strip()
-            buttons.first.click()
-            state = _wait_for_new_picture(page, name, state["src"], f"clicking stage {stage}")
-            assert f"stage {stage}" in state["caption"], f"caption after stage {stage}: {state['caption']!r}"
-
-            # 2. another map: choose the first option that is not selected
-            select = explorer.locator(".banet-map select")
-            current = select.evaluate("s => s.options[s.selectedIndex].text")
-            options = [o for o in select.evaluate("s => [...s.options].map(o => o.text)") if o != current]
-            assert options, f"the map control (.banet-map) offers nothing besides {current!r}"
-            select.select_option(label=options[0])
-            state = _wait_for_new_picture(page, name, state["src"], f"choosing a map ({options[0]!r})")
-            label = options[0].replace("\xa0", " ")  # ipywidgets shows option spaces as no-break spaces
-            caption = state["caption"].replace("\xa0", " ")
-            assert label in caption, f"caption after choosing map {label!r}: {caption!r}"
+            for step in case.steps:
+                state = _change(page, explorer, where, step, state["src"])
 
             explorer.scroll_into_view_if_needed()
             page.screenshot(path=str(screenshot))
