@@ -1,7 +1,8 @@
 """Evaluation and inference with a trained checkpoint.
 
-Evaluation follows the paper's protocol: each test image is resized to the model's input
-size, segmented, and the prediction is resized back (bilinear on the logits) to the image's
+banet-lite's test protocol (the authors' code differs: it scores at the network's input size and
+picks its epoch on the test split; notebook 06 compares them): each test image is resized to the
+model's input size, segmented, and the prediction is resized back (bilinear on the logits) to the image's
 original size, where DI, JA, AC, SE and SP (plus HD95 and the boundary F-score) are computed
 against the original mask; the figures are then averaged over images (metrics.py states the
 empty-prediction rule). `evaluate` writes `per_image.csv` and `summary.json`.
