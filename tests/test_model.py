@@ -67,14 +67,18 @@ def test_return_maps_gives_every_map_per_stage_in_range():
     model = bl.build_model("tiny").eval()
     with torch.no_grad():
         out = model(torch.randn(1, 3, 96, 96), return_maps=True)
-    assert set(out.maps) == {"pee_edge", "ia_seg_to_edge", "ia_edge_to_seg", "cff_gate"}
+    gates = {"ia_seg_to_edge", "ia_edge_to_seg", "cff_gate"}
+    assert set(out.maps) == gates | {"reduced", "pee_edge", "edge_branch", "seg_branch", "seg_features",
+                                     "decoder_steps"}
     R = cfg.reduce_dim
     for name, maps in out.maps.items():
         assert len(maps) == 4
         for i, m in enumerate(maps):
             side = 24 if i == 0 else 12  # stage 1 at 1/4, the others at 1/8 (output stride 8)
+            if name == "decoder_steps":  # d4, d3, d2 at 1/8, d1 at stage 1's size
+                side = 24 if i == 3 else 12
             assert m.shape == (1, 2 * R if name == "pee_edge" else R, side, side)
-            if name != "pee_edge":
+            if name in gates:
                 assert 0 <= m.min() and m.max() <= 1
     assert model(torch.randn(1, 3, 64, 64)).maps is None
 

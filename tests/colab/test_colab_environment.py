@@ -78,7 +78,7 @@ PROBE_EXPLORER = """import json, sys
 import ipywidgets
 c = explorer.controls
 first = c["view"].value
-c["stage"].value = 2
+c["stage"].value = 3 if c["stage"].value != 3 else 2  # another stage than the static view's
 after_stage = c["view"].value
 c["map"].value = "CFF gate"
 print("PROBE", json.dumps({"ipywidgets": ipywidgets.__version__, "python": sys.executable,
