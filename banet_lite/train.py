@@ -21,6 +21,9 @@ ResNet-50 (the paper's and the reference's setting) and the other presets from r
 
 On a GPU: channels_last, `cudnn.benchmark`, and mixed precision (`amp_settings`): bfloat16 where
 the GPU computes it natively (compute capability 8.0+), float16 with a GradScaler below (a T4).
+On a CPU: channels_last, bfloat16 autocast where the CPU computes it natively (lite, paper), and
+for lite and paper the CPU fast path (`use_cpu_fast_path`: wide convolutions' weight gradients as
+matrix products, Adam's fused kernel).
 
 Several GPUs: run under `torchrun --nproc_per_node N -m banet_lite train ...`. Each process
 trains on its shard (DistributedSampler) inside DistributedDataParallel; rank 0 alone
@@ -51,6 +54,9 @@ from .model import build_model
 from .precision import amp_settings, cpu_has_native_bf16
 from .train_config import TrainConfig
 from .utils import resolve_device, seed_everything
+from .weight_grad import gemm_weight_grads
+
+CPU_FAST_PATH_PRESETS = ("lite", "paper")  # use_cpu_fast_path
 
 # names that lived here before checkpoint.py, files.py, utils.py and train_config.py took them over
 __all__ = ["FitResult", "TrainConfig", "amp_settings", "build_datasets", "cpu_has_native_bf16", "evaluate_loss",
@@ -173,7 +179,8 @@ def setup(cfg: TrainConfig) -> Run:
     drop_last = per_rank > cfg.batch_size  # no lone 1-image batch for BatchNorm
     steps_per_epoch = per_rank // cfg.batch_size if drop_last else math.ceil(per_rank / cfg.batch_size)
     total_steps = cfg.epochs * steps_per_epoch
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    fast = use_cpu_fast_path(device.type, cfg)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fast or None)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda t: poly_lr(t, total_steps, cfg.poly_power))
     capability = torch.cuda.get_device_capability(device) if device.type == "cuda" else None
     amp_dtype, use_scaler = amp_settings(device.type, cfg.amp, capability, preset=cfg.preset)
@@ -256,33 +263,53 @@ def train_one_epoch(run: Run, epoch: int) -> dict[str, float]:
     run.train_model.train()
     started, sums, n_seen = time.perf_counter(), {}, 0
     bar = _progress(loader, run.main and cfg.progress, f"epoch {epoch + 1}/{cfg.epochs}")
-    for images, masks in bar:
-        images = images.to(device, non_blocking=True, memory_format=run.memory_format)
-        masks = masks.to(device, non_blocking=True)
-        with torch.autocast(device.type, dtype=run.amp_dtype, enabled=run.amp_dtype is not None):  # None: float32
-            out = run.train_model(images)
-            total, parts = run.loss_fn(out, masks)
-        if not torch.isfinite(total):
-            raise TrainingError(
-                f"non-finite loss at epoch {epoch + 1} ({ {k: round(v.item(), 4) for k, v in parts.items()} }); "
-                f"stopped. The last good checkpoint is "
-                f"{run.last_path if run.last_path.exists() else 'not written yet'}; try a lower --lr")
-        run.optimizer.zero_grad(set_to_none=True)
-        run.scaler.scale(total).backward()
-        run.scaler.step(run.optimizer)
-        run.scaler.update()
-        run.scheduler.step()
-        b = images.shape[0]
-        n_seen += b
-        for k, v in parts.items():
-            sums[k] = sums.get(k, 0.0) + v.item() * b
-        sums["dice"] = sums.get("dice", 0.0) + sum(s["dice"] for s in batch_scores(out.logits.detach().float(), masks))
-        if hasattr(bar, "set_postfix"):
-            bar.set_postfix(loss=f"{sums['total'] / n_seen:.3f}", dice=f"{sums['dice'] / n_seen:.3f}")
+    with gemm_weight_grads(run.model, enabled=use_cpu_fast_path(device.type, cfg)):
+        for images, masks in bar:
+            _train_step(run, epoch, images, masks, sums)
+            n_seen += images.shape[0]
+            if hasattr(bar, "set_postfix"):
+                bar.set_postfix(loss=f"{sums['total'] / n_seen:.3f}", dice=f"{sums['dice'] / n_seen:.3f}")
     seconds = time.perf_counter() - started  # every step ends in .item(): the GPU is done
     return {"train_loss": sums["total"] / n_seen, "train_dice": sums["dice"] / n_seen,
             **{f"train_{k}": v / n_seen for k, v in sums.items() if k not in ("total", "dice")},
             "train_images_per_s": n_seen * run.world / seconds}  # all ranks; data loading included
+
+
+def use_cpu_fast_path(device_type: str, cfg: TrainConfig) -> bool:
+    """Whether this run trains on the CPU fast path: the weight gradients of wide convolutions as
+    matrix products (weight_grad.py) and Adam's fused kernel (one pass over each parameter instead of
+    seven). Both compute the same functions as before, summed in another order: the weights differ
+    from the plain path by float rounding (tests/test_weight_grad.py), as they do between two CPUs.
+    Paper preset, bfloat16 CPU: 1.91 -> 1.83 s and 0.107 -> 0.028 s of Adam per step
+    (benchmarks/RESULTS.md). Only on CPU (on a GPU cuDNN and the default Adam are the fast ones),
+    only for lite and paper (tiny, the notebooks' preset, keeps its numerics bit for bit; it has no
+    convolution wide enough), not under torch.compile (which traces the plain convolution)."""
+    return (cfg.cpu_fast_path and device_type == "cpu" and cfg.preset in CPU_FAST_PATH_PRESETS
+            and not cfg.compile)
+
+
+def _train_step(run: Run, epoch: int, images: torch.Tensor, masks: torch.Tensor, sums: dict[str, float]) -> None:
+    """One optimiser step on a batch; adds the batch's loss terms and Dice (times its size) to `sums`."""
+    device = run.device
+    images = images.to(device, non_blocking=True, memory_format=run.memory_format)
+    masks = masks.to(device, non_blocking=True)
+    with torch.autocast(device.type, dtype=run.amp_dtype, enabled=run.amp_dtype is not None):  # None: float32
+        out = run.train_model(images)
+        total, parts = run.loss_fn(out, masks)
+    if not torch.isfinite(total):
+        raise TrainingError(
+            f"non-finite loss at epoch {epoch + 1} ({ {k: round(v.item(), 4) for k, v in parts.items()} }); "
+            f"stopped. The last good checkpoint is "
+            f"{run.last_path if run.last_path.exists() else 'not written yet'}; try a lower --lr")
+    run.optimizer.zero_grad(set_to_none=True)
+    run.scaler.scale(total).backward()
+    run.scaler.step(run.optimizer)
+    run.scaler.update()
+    run.scheduler.step()
+    b = images.shape[0]
+    for k, v in parts.items():
+        sums[k] = sums.get(k, 0.0) + v.item() * b
+    sums["dice"] = sums.get("dice", 0.0) + sum(s["dice"] for s in batch_scores(out.logits.detach().float(), masks))
 
 
 @torch.no_grad()

@@ -31,6 +31,8 @@ def main():
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--memory-format", choices=["channels_last", "contiguous"], default="channels_last")
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                        help="bf16: autocast around forward and loss, as fit does on a CPU with native bfloat16")
     parser.add_argument("--rows", type=int, default=12)
     parser.add_argument("--conv-passes", action="store_true", help="time each conv's three passes alone")
     args = parser.parse_args()
@@ -53,8 +55,11 @@ def main():
     y[..., args.size // 4: 3 * args.size // 4, args.size // 3: 2 * args.size // 3] = 1
     loss_fn, opt = bl.losses.joint_loss_for(model), torch.optim.Adam(model.parameters(), lr=1e-4)
 
+    amp_dtype = torch.bfloat16 if args.precision == "bf16" else None
+
     def step():
-        total_loss, _ = loss_fn(model(x), y)
+        with torch.autocast("cpu", dtype=amp_dtype, enabled=amp_dtype is not None):
+            total_loss, _ = loss_fn(model(x), y)
         opt.zero_grad(set_to_none=True)
         total_loss.backward()
         opt.step()
@@ -65,20 +70,22 @@ def main():
         t0 = time.perf_counter()
         step()
         times.append(time.perf_counter() - t0)
-    print(f"training step, batch {args.batch_size}, {args.memory_format}: best {min(times):.3f} s")
+    print(f"training step, batch {args.batch_size}, {args.memory_format}, {args.precision}: best {min(times):.3f} s")
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         step()
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.rows))
     if args.conv_passes:
-        conv_passes(model, x)
+        conv_passes(model, x, dtype=amp_dtype or torch.float32, top=args.rows)
 
 
-def conv_passes(model: torch.nn.Module, x: torch.Tensor, repeats: int = 3) -> None:
+def conv_passes(model: torch.nn.Module, x: torch.Tensor, repeats: int = 3, dtype=torch.float32, top=0) -> None:
     """Seconds and GFLOP/s of every conv's forward, input-gradient and weight-gradient pass."""
     inputs = {}
+    names = {m: n for n, m in model.named_modules()}
+    slowest = []
 
     def keep_input(module, args, output):  # returns None: the forward pass is left unchanged
-        inputs[module] = args[0].detach()
+        inputs[module] = args[0].detach().to(dtype)
 
     hooks = [m.register_forward_hook(keep_input) for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
     model(x)
@@ -86,25 +93,30 @@ def conv_passes(model: torch.nn.Module, x: torch.Tensor, repeats: int = 3) -> No
         h.remove()
     totals = {p: [0.0, 0.0] for p in ("forward", "input grad", "weight grad")}
     for conv, inp in inputs.items():
-        out = conv(inp).detach()
+        w = conv.weight.detach().to(dtype)
+        out = F.conv2d(inp, w, None, conv.stride, conv.padding, conv.dilation, conv.groups)
         flops = 2 * out.numel() * conv.weight[0].numel()  # one multiply-add per weight per output element
         for name in totals:
             if name == "input grad" and conv is model.backbone.conv1:
                 continue  # the image needs no gradient: autograd skips this pass
-            seconds = min(_time_pass(conv, inp, out, name) for _ in range(repeats + 1))  # first: warm-up
+            seconds = min(_time_pass(conv, w, inp, out, name) for _ in range(repeats + 1))  # first: warm-up
             totals[name][0] += seconds
             totals[name][1] += flops
-    print(f"\n{len(inputs)} convolutions, each timed alone (best of {repeats}):")
+            slowest.append((seconds, names[conv], name, tuple(inp.shape), flops))
+    print(f"\n{len(inputs)} convolutions in {str(dtype).removeprefix('torch.')}, each timed alone (best of {repeats}):")
     for name, (seconds, flops) in totals.items():
         print(f"  {name:<12} {seconds:6.3f} s  {flops / 1e9:6.1f} GFLOP  {flops / seconds / 1e9:6.1f} GFLOP/s")
     seconds = sum(t for t, _ in totals.values())
     flops = sum(f for _, f in totals.values())
     print(f"  {'all passes':<12} {seconds:6.3f} s  {flops / 1e9:6.1f} GFLOP  {flops / seconds / 1e9:6.1f} GFLOP/s")
+    if top:
+        print(f"\nthe {top} slowest passes:")
+        for seconds, name, pass_name, shape, flops in sorted(slowest, reverse=True)[:top]:
+            print(f"  {seconds:6.3f} s  {flops / seconds / 1e9:6.1f} GFLOP/s  {pass_name:<12} {name} {shape}")
 
 
 @torch.no_grad()
-def _time_pass(conv: torch.nn.Conv2d, inp: torch.Tensor, out: torch.Tensor, name: str) -> float:
-    w = conv.weight.detach()
+def _time_pass(conv: torch.nn.Conv2d, w: torch.Tensor, inp: torch.Tensor, out: torch.Tensor, name: str) -> float:
     t0 = time.perf_counter()
     if name == "forward":
         F.conv2d(inp, w, None, conv.stride, conv.padding, conv.dilation, conv.groups)

@@ -17,7 +17,8 @@ disturbed by other work on the machine). Prints a Markdown table for benchmarks/
 there): both in this process, interleaved step by step after warm-up, batch 2, 256x256, Adam
 lr 1e-4, each on its own joint loss (the reference's: CE + Dice on the output, CE on the 4 side
 segmentations and 4 side edges; every weight 1). The library step is the one `fit` runs by
-default on this machine (channels_last, `amp_settings`, autocast around forward and loss,
+default on this machine (channels_last, `amp_settings`, autocast around forward and loss, the
+CPU fast path `use_cpu_fast_path` (weight gradients as matrix products, fused Adam),
 scheduler step, the per-step Dice). The reference runs as written: contiguous tensors, float32,
 plain BatchNorm2d in place of its SynchronizedBatchNorm2d (one process, so the same function),
 no pretrained download. It imports torchvision only for a name it never uses; where torchvision
@@ -38,7 +39,8 @@ import torch
 
 import banet_lite as bl
 from banet_lite.metrics import batch_dice
-from banet_lite.train import amp_settings, cpu_has_native_bf16
+from banet_lite.train import TrainConfig, amp_settings, cpu_has_native_bf16, use_cpu_fast_path
+from banet_lite.weight_grad import gemm_weight_grads
 
 
 def precision_for(preset: str, device, precision: str = "auto") -> torch.dtype | None:
@@ -52,11 +54,17 @@ def precision_for(preset: str, device, precision: str = "auto") -> torch.dtype |
 
 
 def time_training(model, batch_size: int, size: int, steps: int, repeats: int, device,
-                  amp_dtype: torch.dtype | None = None) -> float:
-    """Seconds per training step (best of `repeats` runs of `steps` steps)."""
+                  amp_dtype: torch.dtype | None = None, fast_path: bool = True) -> float:
+    """Seconds per training step (best of `repeats` runs of `steps` steps), on fit's CPU fast path
+    (weight_grad.py, fused Adam) where `fast_path` is True."""
+    with gemm_weight_grads(model, enabled=fast_path):
+        return _time_training(model, batch_size, size, steps, repeats, device, amp_dtype, fast_path)
+
+
+def _time_training(model, batch_size, size, steps, repeats, device, amp_dtype, fast_path) -> float:
     model.train()
     loss_fn = bl.losses.joint_loss_for(model)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4, fused=fast_path or None)
     x = torch.randn(batch_size, 3, size, size, device=device).contiguous(memory_format=torch.channels_last)
     y = torch.zeros(batch_size, 1, size, size, device=device)
     y[..., size // 4: 3 * size // 4, size // 3: 2 * size // 3] = 1
@@ -149,7 +157,7 @@ def build_reference(RefBANet, size: int = 256):
 
 
 def versus_reference(path: str, steps: int, size: int = 256, batch_size: int = 2, precision: str = "auto",
-                     warmup: int = 2):
+                     warmup: int = 2, fast_path: bool = True):
     """Median seconds per training step, library and reference, interleaved; prints the ratio."""
     device = torch.device("cpu")
     RefBANet, RefLoss = import_reference(path)
@@ -161,7 +169,7 @@ def versus_reference(path: str, steps: int, size: int = 256, batch_size: int = 2
     lib = bl.build_model("paper").to(device, memory_format=torch.channels_last).train()  # as fit builds it
     amp_dtype = precision_for("paper", device, precision)
     loss_fn = bl.losses.joint_loss_for(lib)  # fit's defaults (the paper preset's border rule)
-    opt = torch.optim.Adam(lib.parameters(), lr=1e-4, weight_decay=0.0)
+    opt = torch.optim.Adam(lib.parameters(), lr=1e-4, weight_decay=0.0, fused=fast_path or None)
     total_steps = 10_000
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: max(0.0, 1 - t / total_steps) ** 0.9)
     scaler = torch.amp.GradScaler("cuda", enabled=False)  # as fit on a CPU: a pass-through
@@ -193,21 +201,24 @@ def versus_reference(path: str, steps: int, size: int = 256, batch_size: int = 2
         ref_opt.step()
         loss.item()
 
-    print(cpu_flags())
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; library: paper preset, channels_last, "
-          f"{'bfloat16 autocast' if amp_dtype is not None else 'float32'} ({precision}); reference: float32, "
-          f"contiguous; batch {batch_size}, {size}x{size}, Adam; {bl.count_parameters(lib):,} vs "
-          f"{sum(p.numel() for p in ref.parameters()):,} parameters (the reference keeps an unused classifier)")
-    for _ in range(warmup):  # warm-up: allocator, oneDNN kernels
-        lib_step()
-        ref_step()
-    lib_times, ref_times = [], []
-    for i in range(steps):
-        pair = ((lib_step, lib_times), (ref_step, ref_times))
-        for fn, times in pair if i % 2 == 0 else pair[::-1]:  # alternate which side goes first
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
+    with gemm_weight_grads(lib, enabled=fast_path) as n_convs:  # as fit's epochs on a CPU (use_cpu_fast_path)
+        print(cpu_flags())
+        path = f"fast path ({n_convs} weight gradients as GEMMs, fused Adam)" if fast_path else "plain path"
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; library: paper preset, channels_last, "
+              f"{'bfloat16 autocast' if amp_dtype is not None else 'float32'} ({precision}), {path}; "
+              f"reference: float32, contiguous; batch {batch_size}, {size}x{size}, Adam; "
+              f"{bl.count_parameters(lib):,} vs "
+              f"{sum(p.numel() for p in ref.parameters()):,} parameters (the reference keeps an unused classifier)")
+        for _ in range(warmup):  # warm-up: allocator, oneDNN kernels
+            lib_step()
+            ref_step()
+        lib_times, ref_times = [], []
+        for i in range(steps):
+            pair = ((lib_step, lib_times), (ref_step, ref_times))
+            for fn, times in pair if i % 2 == 0 else pair[::-1]:  # alternate which side goes first
+                t0 = time.perf_counter()
+                fn()
+                times.append(time.perf_counter() - t0)
     lib_s, ref_s = statistics.median(lib_times), statistics.median(ref_times)
     print(f"library step: median {lib_s:.3f} s ({' '.join(f'{t:.2f}' for t in lib_times)})")
     print(f"reference step: median {ref_s:.3f} s ({' '.join(f'{t:.2f}' for t in ref_times)})")
@@ -226,12 +237,15 @@ def main():
     parser.add_argument("--compile", action="store_true", help="torch.compile each model first (inductor)")
     parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
                         help="auto: what fit chooses on this machine (amp_settings)")
+    parser.add_argument("--no-fast-path", action="store_true",
+                        help="without fit's CPU fast path (as cpu_fast_path=False)")
     parser.add_argument("--vs-reference", metavar="PATH",
                         help="a checkout of github mathwrx/BA-Net: time the paper step side by side with it")
     parser.add_argument("--devices", nargs="+", default=["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
     args = parser.parse_args()
     if args.vs_reference:
-        versus_reference(args.vs_reference, args.steps, args.size, precision=args.precision, warmup=args.warmup)
+        versus_reference(args.vs_reference, args.steps, args.size, precision=args.precision, warmup=args.warmup,
+                         fast_path=not args.no_fast_path)
         return
 
     cpu = platform.processor() or platform.machine()
@@ -250,7 +264,9 @@ def main():
                 model = torch.compile(model)  # compiled during the warm-up steps (minutes on CPU)
             batch = 2 if preset == "paper" and device.type == "cpu" else args.batch_size
             amp_dtype = precision_for(preset, device, args.precision)
-            step = time_training(model, batch, args.size, args.steps, args.repeats, device, amp_dtype)
+            fast = use_cpu_fast_path(device.type, TrainConfig(preset=preset, compile=args.compile,
+                                                              cpu_fast_path=not args.no_fast_path))
+            step = time_training(model, batch, args.size, args.steps, args.repeats, device, amp_dtype, fast)
             infer = time_inference(model, args.size, max(args.repeats, 5), device)
             dtype = "bf16 autocast" if amp_dtype is not None else "fp32"
             print(f"| {device_name} | {preset} | {params:,} | {dtype} | {batch} | {step:.3f} | "
