@@ -22,8 +22,8 @@ ResNet-50 (the paper's and the reference's setting) and the other presets from r
 On a GPU: channels_last, `cudnn.benchmark`, and mixed precision (`amp_settings`): bfloat16 where
 the GPU computes it natively (compute capability 8.0+), float16 with a GradScaler below (a T4).
 On a CPU: channels_last, bfloat16 autocast where the CPU computes it natively (lite, paper), and
-for lite and paper the CPU fast path (`use_cpu_fast_path`: wide convolutions' weight gradients as
-matrix products, Adam's fused kernel).
+for paper the CPU fast path (`use_cpu_fast_path`: wide convolutions' weight gradients as matrix
+products, Adam's fused kernel).
 
 Several GPUs: run under `torchrun --nproc_per_node N -m banet_lite train ...`. Each process
 trains on its shard (DistributedSampler) inside DistributedDataParallel; rank 0 alone
@@ -56,7 +56,7 @@ from .train_config import TrainConfig
 from .utils import resolve_device, seed_everything
 from .weight_grad import gemm_weight_grads
 
-CPU_FAST_PATH_PRESETS = ("lite", "paper")  # use_cpu_fast_path
+CPU_FAST_PATH_PRESETS = ("paper",)  # use_cpu_fast_path: where it measured faster
 
 # names that lived here before checkpoint.py, files.py, utils.py and train_config.py took them over
 __all__ = ["FitResult", "TrainConfig", "amp_settings", "build_datasets", "cpu_has_native_bf16", "evaluate_loss",
@@ -280,10 +280,10 @@ def use_cpu_fast_path(device_type: str, cfg: TrainConfig) -> bool:
     matrix products (weight_grad.py) and Adam's fused kernel (one pass over each parameter instead of
     seven). Both compute the same functions as before, summed in another order: the weights differ
     from the plain path by float rounding (tests/test_weight_grad.py), as they do between two CPUs.
-    Paper preset, bfloat16 CPU: 1.91 -> 1.83 s and 0.107 -> 0.028 s of Adam per step
-    (benchmarks/RESULTS.md). Only on CPU (on a GPU cuDNN and the default Adam are the fast ones),
-    only for lite and paper (tiny, the notebooks' preset, keeps its numerics bit for bit; it has no
-    convolution wide enough), not under torch.compile (which traces the plain convolution)."""
+    Only on CPU (on a GPU cuDNN and the default Adam are the fast ones), only for `paper`, the preset
+    with wide convolutions, where it measured faster (`lite` measured the same or slower, `tiny`, the
+    notebooks' preset, has no convolution wide enough: both keep their numerics bit for bit;
+    benchmarks/RESULTS.md), and not under torch.compile (which traces the plain convolution)."""
     return (cfg.cpu_fast_path and device_type == "cpu" and cfg.preset in CPU_FAST_PATH_PRESETS
             and not cfg.compile)
 

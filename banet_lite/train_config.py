@@ -33,7 +33,7 @@ class TrainConfig:
     amp: bool = True  # mixed precision (amp_settings): CUDA bf16/fp16; CPU bf16 where native, lite/paper only
     compile: bool = False  # torch.compile the model
     channels_last: bool = True
-    cpu_fast_path: bool = True  # CPU, lite/paper: wide convs' weight gradients as GEMMs, fused Adam (train.py)
+    cpu_fast_path: bool = True  # CPU, paper: wide convs' weight gradients as GEMMs, fused Adam (train.py)
     workers: int = 0  # DataLoader worker processes (> 0: the images are decoded once, up front)
     augment: bool = True
     aug_strength: float = 1.0

@@ -3,13 +3,15 @@
     python benchmarks/profile_step.py --preset paper --batch-size 2
     python benchmarks/profile_step.py --preset paper --batch-size 2 --memory-format contiguous
     python benchmarks/profile_step.py --preset paper --batch-size 2 --conv-passes
+    python benchmarks/profile_step.py --preset paper --precision bf16 --weight-grads
 
 Profile before optimising: prints the forward FLOPs of each top-level component for one image
 (torch.utils.flop_counter), the step time in the chosen memory format, and the operators that
 take most of one profiled Adam step on the joint loss. `--conv-passes` also times every
 convolution of the model alone, at the shape it sees in the step, in its three passes (forward,
 input gradient, weight gradient), and prints the GFLOP/s each pass reaches: the ceiling that no
-change outside the convolution kernels can lift.
+change outside the convolution kernels can lift. `--weight-grads` times the weight gradients the CPU
+fast path computes as matrix products (banet_lite/weight_grad.py) both ways.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ def main():
                         help="bf16: autocast around forward and loss, as fit does on a CPU with native bfloat16")
     parser.add_argument("--rows", type=int, default=12)
     parser.add_argument("--conv-passes", action="store_true", help="time each conv's three passes alone")
+    parser.add_argument("--weight-grads", action="store_true",
+                        help="time each wide conv's weight gradient, oneDNN's against weight_grad.py's matrix products")
     args = parser.parse_args()
 
     torch.manual_seed(0)
@@ -74,6 +78,8 @@ def main():
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         step()
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.rows))
+    if args.weight_grads:
+        weight_grads(model, x, dtype=amp_dtype or torch.float32)
     if args.conv_passes:
         conv_passes(model, x, dtype=amp_dtype or torch.float32, top=args.rows)
 
@@ -113,6 +119,42 @@ def conv_passes(model: torch.nn.Module, x: torch.Tensor, repeats: int = 3, dtype
         print(f"\nthe {top} slowest passes:")
         for seconds, name, pass_name, shape, flops in sorted(slowest, reverse=True)[:top]:
             print(f"  {seconds:6.3f} s  {flops / seconds / 1e9:6.1f} GFLOP/s  {pass_name:<12} {name} {shape}")
+
+
+@torch.no_grad()
+def weight_grads(model: torch.nn.Module, x: torch.Tensor, dtype=torch.float32, repeats: int = 3) -> None:
+    """Every convolution the CPU fast path switches (weight_grad.eligible): its weight gradient by
+    oneDNN (what autograd calls) and by `gemm_weight_grad`, each timed alone, best of `repeats`."""
+    from banet_lite.weight_grad import eligible, gemm_weight_grad
+
+    inputs = {}
+    hooks = [m.register_forward_hook(lambda m, a, o: inputs.__setitem__(m, a[0].detach().to(dtype)))
+             for m in model.modules() if eligible(m)]
+    model(x)
+    for h in hooks:
+        h.remove()
+    totals = [0.0, 0.0]
+    for conv, inp in inputs.items():
+        w = conv.weight.detach().to(dtype)
+        g = torch.randn_like(F.conv2d(inp, w, None, 1, conv.padding, conv.dilation))
+        onednn = _best_of(repeats, torch.ops.aten.convolution_backward, g, inp, w, None, [1, 1],
+                          list(conv.padding), list(conv.dilation), False, [0, 0], 1, [False, True, False])
+        ours = _best_of(repeats, gemm_weight_grad, inp, g, conv.kernel_size, conv.dilation, conv.padding)
+        totals[0], totals[1] = totals[0] + onednn, totals[1] + ours
+    print(f"\nweight gradients of the {len(inputs)} convolutions the fast path switches, "
+          f"{str(dtype).removeprefix('torch.')}, each timed alone (best of {repeats}): "
+          f"oneDNN {totals[0]:.3f} s, matrix products {totals[1]:.3f} s")
+
+
+def _best_of(repeats: int, fn, *args) -> float:
+    """The least seconds of `repeats` calls of fn(*args), after one warm-up call."""
+    fn(*args)
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn(*args)
+        best = min(best, time.perf_counter() - t0)
+    return best
 
 
 @torch.no_grad()

@@ -42,6 +42,8 @@ def main():
     parser.add_argument("--amp", action=argparse.BooleanOptionalAction, default=True,
                         help="mixed precision as fit chooses it (CPU: bfloat16 where native, lite/paper); "
                              "--no-amp: float32")
+    parser.add_argument("--cpu-fast-path", action=argparse.BooleanOptionalAction, default=True,
+                        help="fit's CPU fast path for paper (weight gradients as matrix products, fused Adam)")
     parser.add_argument("--ablate", nargs="*", default=[], help="config switches to turn off, e.g. use_pee")
     args = parser.parse_args()
 
@@ -49,7 +51,8 @@ def main():
     out = Path(args.out or f"runs/bench_{name}_{args.preset}")
     cfg = TrainConfig(preset=args.preset, data_dir=args.data_dir, out=str(out), epochs=args.epochs,
                       img_size=args.img_size, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                      device=args.device, amp=args.amp, aug_strength=args.aug_strength,
+                      device=args.device, amp=args.amp, cpu_fast_path=args.cpu_fast_path,
+                      aug_strength=args.aug_strength,
                       time_budget=args.budget_min * 60, progress=False, model_overrides={k: False for k in args.ablate})
     started = time.perf_counter()
     result = fit(cfg)
@@ -60,7 +63,8 @@ def main():
     record = {
         "dataset": name, "preset": args.preset, "ablate": args.ablate, "seed": args.seed,
         "epochs_run": len(result.history), "epochs_planned": resolved.epochs, "img_size": resolved.img_size,
-        "batch_size": resolved.batch_size, "lr": resolved.lr, "amp": args.amp, "train_minutes": round(train_minutes, 1),
+        "batch_size": resolved.batch_size, "lr": resolved.lr, "amp": args.amp,
+        "cpu_fast_path": args.cpu_fast_path, "train_minutes": round(train_minutes, 1),
         "best_val_dice": round(result.best_score, 4),
         **{f"test_{k}": round(v, 4) for k, v in summary.items() if isinstance(v, float)},
         "n_test": summary["n_images"], "torch": torch.__version__,
