@@ -15,15 +15,16 @@ Why bother: on CPU, oneDNN's weight-gradient kernels run at about half the rate 
 kernels, and ASPP's dilated convolutions are their worst case. At output stride 8 a 256 px image
 gives 32 x 32 maps, where ASPP's rate-18 taps reach outside the map for most pixels: 61% of that
 convolution's products multiply zero padding (rate 12: 44%, rate 6: 23%). Skipping them and
-handing the rest to the matrix-multiply kernel took the paper preset's weight gradients from
-0.73 s to 0.57 s per step in bfloat16, and from 1.90 s to 1.28 s in float32 with AVX2 kernels
-(benchmarks/RESULTS.md, "Weight gradients as matrix products").
+handing the rest to the matrix-multiply kernel took the weight gradients of the paper preset's 53
+wide convolutions from 0.64 s to 0.50 s per step in bfloat16, and from 1.47 s to 0.88 s in float32
+with AVX2 kernels; the whole step (with fused Adam) from 1.93 s to 1.82 s and from 4.53 s to 3.80 s
+(benchmarks/RESULTS.md, "The CPU fast path"). `lite`'s convolutions are too narrow to gain.
 
 Same function: the forward pass and the input gradient are the very same oneDNN calls as
 nn.Conv2d's (bit-identical); only the weight gradient is summed in another order (float rounding,
-about 1e-6 relative in float32). It applies to training on CPU (`TrainConfig.gemm_weight_grad`),
-to stride-1 convolutions with at least `MIN_IN_CHANNELS` input channels: where it measured faster.
-The `tiny` preset has none, so the notebooks' CPU runs are untouched.
+about 1e-6 relative in float32). `fit` uses it when training the paper preset on CPU
+(`train.use_cpu_fast_path`, `TrainConfig.cpu_fast_path`), for the stride-1 convolutions with at
+least `MIN_IN_CHANNELS` input channels. The notebooks' `tiny` preset has none: its runs are untouched.
 """
 
 from __future__ import annotations

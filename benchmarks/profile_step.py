@@ -25,6 +25,7 @@ from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
 import banet_lite as bl
+from banet_lite.weight_grad import MIN_IN_CHANNELS, eligible, gemm_weight_grad
 
 
 def main():
@@ -39,6 +40,8 @@ def main():
     parser.add_argument("--conv-passes", action="store_true", help="time each conv's three passes alone")
     parser.add_argument("--weight-grads", action="store_true",
                         help="time each wide conv's weight gradient, oneDNN's against weight_grad.py's matrix products")
+    parser.add_argument("--min-in-channels", type=int, default=MIN_IN_CHANNELS,
+                        help="--weight-grads: the convolutions with at least this many input channels")
     args = parser.parse_args()
 
     torch.manual_seed(0)
@@ -79,7 +82,7 @@ def main():
         step()
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.rows))
     if args.weight_grads:
-        weight_grads(model, x, dtype=amp_dtype or torch.float32)
+        weight_grads(model, x, dtype=amp_dtype or torch.float32, min_in_channels=args.min_in_channels)
     if args.conv_passes:
         conv_passes(model, x, dtype=amp_dtype or torch.float32, top=args.rows)
 
@@ -122,14 +125,13 @@ def conv_passes(model: torch.nn.Module, x: torch.Tensor, repeats: int = 3, dtype
 
 
 @torch.no_grad()
-def weight_grads(model: torch.nn.Module, x: torch.Tensor, dtype=torch.float32, repeats: int = 3) -> None:
+def weight_grads(model: torch.nn.Module, x: torch.Tensor, dtype=torch.float32, repeats: int = 3,
+                 min_in_channels: int = MIN_IN_CHANNELS) -> None:
     """Every convolution the CPU fast path switches (weight_grad.eligible): its weight gradient by
     oneDNN (what autograd calls) and by `gemm_weight_grad`, each timed alone, best of `repeats`."""
-    from banet_lite.weight_grad import eligible, gemm_weight_grad
-
     inputs = {}
     hooks = [m.register_forward_hook(lambda m, a, o: inputs.__setitem__(m, a[0].detach().to(dtype)))
-             for m in model.modules() if eligible(m)]
+             for m in model.modules() if eligible(m, min_in_channels)]
     model(x)
     for h in hooks:
         h.remove()
@@ -141,7 +143,7 @@ def weight_grads(model: torch.nn.Module, x: torch.Tensor, dtype=torch.float32, r
                           list(conv.padding), list(conv.dilation), False, [0, 0], 1, [False, True, False])
         ours = _best_of(repeats, gemm_weight_grad, inp, g, conv.kernel_size, conv.dilation, conv.padding)
         totals[0], totals[1] = totals[0] + onednn, totals[1] + ours
-    print(f"\nweight gradients of the {len(inputs)} convolutions the fast path switches, "
+    print(f"\nweight gradients of the {len(inputs)} convolutions with at least {min_in_channels} input channels, "
           f"{str(dtype).removeprefix('torch.')}, each timed alone (best of {repeats}): "
           f"oneDNN {totals[0]:.3f} s, matrix products {totals[1]:.3f} s")
 
