@@ -169,6 +169,7 @@ def versus_reference(path: str, steps: int, size: int = 256, batch_size: int = 2
     lib = bl.build_model("paper").to(device, memory_format=torch.channels_last).train()  # as fit builds it
     amp_dtype = precision_for("paper", device, precision)
     loss_fn = bl.losses.joint_loss_for(lib)  # fit's defaults (the paper preset's border rule)
+    fast_path = use_cpu_fast_path(device.type, TrainConfig(preset="paper", cpu_fast_path=fast_path))  # fit's rule
     opt = torch.optim.Adam(lib.parameters(), lr=1e-4, weight_decay=0.0, fused=fast_path or None)
     total_steps = 10_000
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: max(0.0, 1 - t / total_steps) ** 0.9)
@@ -201,7 +202,7 @@ def versus_reference(path: str, steps: int, size: int = 256, batch_size: int = 2
         ref_opt.step()
         loss.item()
 
-    with gemm_weight_grads(lib, enabled=fast_path) as n_convs:  # as fit's epochs on a CPU (use_cpu_fast_path)
+    with gemm_weight_grads(lib, enabled=fast_path) as n_convs:  # as fit's epochs
         print(cpu_flags())
         path = f"fast path ({n_convs} weight gradients as GEMMs, fused Adam)" if fast_path else "plain path"
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; library: paper preset, channels_last, "
