@@ -57,6 +57,8 @@ from .utils import resolve_device, seed_everything
 from .weight_grad import gemm_weight_grads
 
 CPU_FAST_PATH_PRESETS = ("paper",)  # use_cpu_fast_path: where it measured faster
+# the fast path needs torch 2.4+: fused Adam on CPU and torch.get_autocast_dtype arrived together there
+TORCH_HAS_CPU_FAST_PATH = hasattr(torch, "get_autocast_dtype")
 
 # names that lived here before checkpoint.py, files.py, utils.py and train_config.py took them over
 __all__ = ["FitResult", "TrainConfig", "amp_settings", "build_datasets", "cpu_has_native_bf16", "evaluate_loss",
@@ -283,9 +285,10 @@ def use_cpu_fast_path(device_type: str, cfg: TrainConfig) -> bool:
     Only on CPU (on a GPU cuDNN and the default Adam are the fast ones), only for `paper`, the preset
     with wide convolutions, where it measured faster (`lite` measured the same or slower, `tiny`, the
     notebooks' preset, has no convolution wide enough: both keep their numerics bit for bit;
-    benchmarks/RESULTS.md), and not under torch.compile (which traces the plain convolution)."""
+    benchmarks/RESULTS.md), not under torch.compile (which traces the plain convolution), and not
+    with a torch older than 2.4 (`pyproject.toml` allows 2.2), which lacks fused Adam on CPU."""
     return (cfg.cpu_fast_path and device_type == "cpu" and cfg.preset in CPU_FAST_PATH_PRESETS
-            and not cfg.compile)
+            and not cfg.compile and TORCH_HAS_CPU_FAST_PATH)
 
 
 def _train_step(run: Run, epoch: int, images: torch.Tensor, masks: torch.Tensor, sums: dict[str, float]) -> None:

@@ -25,6 +25,7 @@ nn.Conv2d's (bit-identical); only the weight gradient is summed in another order
 about 1e-6 relative in float32). `fit` uses it when training the paper preset on CPU
 (`train.use_cpu_fast_path`, `TrainConfig.cpu_fast_path`), for the stride-1 convolutions with at
 least `MIN_IN_CHANNELS` input channels. The notebooks' `tiny` preset has none: its runs are untouched.
+Needs torch 2.4+ (`torch.get_autocast_dtype`).
 """
 
 from __future__ import annotations

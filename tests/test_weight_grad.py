@@ -109,6 +109,11 @@ def test_use_cpu_fast_path(device, preset, flag, compiled, expected):
     assert btrain.use_cpu_fast_path(device, cfg) is expected
 
 
+def test_no_fast_path_on_a_torch_without_fused_cpu_adam(monkeypatch):
+    monkeypatch.setattr(btrain, "TORCH_HAS_CPU_FAST_PATH", False)  # torch 2.2-2.3, which pyproject allows
+    assert not btrain.use_cpu_fast_path("cpu", btrain.TrainConfig(preset="paper"))
+
+
 def test_fit_on_the_fast_path_uses_fused_adam_and_leaves_plain_convolutions(tmp_path):
     cfg = dict(preset="paper", pretrained=None, epochs=1, batch_size=4, img_size=32, synthetic_train=10,
                progress=False, amp=False)
