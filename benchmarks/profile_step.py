@@ -87,19 +87,25 @@ def main():
         conv_passes(model, x, dtype=amp_dtype or torch.float32, top=args.rows)
 
 
-def conv_passes(model: torch.nn.Module, x: torch.Tensor, repeats: int = 3, dtype=torch.float32, top=0) -> None:
-    """Seconds and GFLOP/s of every conv's forward, input-gradient and weight-gradient pass."""
+def conv_inputs(model: torch.nn.Module, x: torch.Tensor, dtype, which) -> dict:
+    """{module: the input it sees in one forward of x, cast to dtype} for the modules `which` picks."""
     inputs = {}
-    names = {m: n for n, m in model.named_modules()}
-    slowest = []
 
     def keep_input(module, args, output):  # returns None: the forward pass is left unchanged
         inputs[module] = args[0].detach().to(dtype)
 
-    hooks = [m.register_forward_hook(keep_input) for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    hooks = [m.register_forward_hook(keep_input) for m in model.modules() if which(m)]
     model(x)
     for h in hooks:
         h.remove()
+    return inputs
+
+
+def conv_passes(model: torch.nn.Module, x: torch.Tensor, repeats: int = 3, dtype=torch.float32, top=0) -> None:
+    """Seconds and GFLOP/s of every conv's forward, input-gradient and weight-gradient pass."""
+    inputs = conv_inputs(model, x, dtype, lambda m: isinstance(m, torch.nn.Conv2d))
+    names = {m: n for n, m in model.named_modules()}
+    slowest = []
     totals = {p: [0.0, 0.0] for p in ("forward", "input grad", "weight grad")}
     for conv, inp in inputs.items():
         w = conv.weight.detach().to(dtype)
@@ -129,12 +135,7 @@ def weight_grads(model: torch.nn.Module, x: torch.Tensor, dtype=torch.float32, r
                  min_in_channels: int = MIN_IN_CHANNELS) -> None:
     """Every convolution the CPU fast path switches (weight_grad.eligible): its weight gradient by
     oneDNN (what autograd calls) and by `gemm_weight_grad`, each timed alone, best of `repeats`."""
-    inputs = {}
-    hooks = [m.register_forward_hook(lambda m, a, o: inputs.__setitem__(m, a[0].detach().to(dtype)))
-             for m in model.modules() if eligible(m, min_in_channels)]
-    model(x)
-    for h in hooks:
-        h.remove()
+    inputs = conv_inputs(model, x, dtype, lambda m: eligible(m, min_in_channels))
     totals = [0.0, 0.0]
     for conv, inp in inputs.items():
         w = conv.weight.detach().to(dtype)
