@@ -283,7 +283,7 @@ def use_cpu_fast_path(device_type: str, cfg: TrainConfig) -> bool:
     seven). Both compute the same functions as before, summed in another order: the weights differ
     from the plain path by float rounding (tests/test_weight_grad.py), as they do between two CPUs.
     Only on CPU (on a GPU cuDNN and the default Adam are the fast ones), only for `paper`, the preset
-    with wide convolutions, where it measured faster (`lite` measured the same or slower, `tiny`, the
+    with wide convolutions, where it measured faster (`lite` measured within noise of the plain path, `tiny`, the
     notebooks' preset, has no convolution wide enough: both keep their numerics bit for bit;
     benchmarks/RESULTS.md), not under torch.compile (which traces the plain convolution), and not
     with a torch older than 2.4 (`pyproject.toml` allows 2.2), which lacks fused Adam on CPU."""

@@ -17,7 +17,7 @@ gives 32 x 32 maps, where ASPP's rate-18 taps reach outside the map for most pix
 convolution's products multiply zero padding (rate 12: 44%, rate 6: 23%). Skipping them and
 handing the rest to the matrix-multiply kernel took the weight gradients of the paper preset's 53
 wide convolutions from 0.64 s to 0.50 s per step in bfloat16, and from 1.47 s to 0.88 s in float32
-with AVX2 kernels; the whole step (with fused Adam) from 1.93 s to 1.82 s and from 4.53 s to 3.80 s
+with AVX2 kernels; the whole step (with fused Adam) from 1.87 s to 1.72 s and from 3.92 s to 3.25 s
 (benchmarks/RESULTS.md, "The CPU fast path"). `lite`'s convolutions are too narrow to gain.
 
 Same function: the forward pass and the input gradient are the very same oneDNN calls as
