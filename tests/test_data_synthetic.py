@@ -99,3 +99,53 @@ def test_write_synthetic_dataset(tmp_path):
     data.write_synthetic_dataset(out, n=3, size=32)
     assert len(data.find_pairs(out)) == 3
     assert not list(out.rglob(".*tmp*"))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 1b. The cases where the outline decides
+# ---------------------------------------------------------------------------------------------------------
+
+
+def test_every_case_is_drawn_and_keeps_the_base_lesion():
+    seen = {data.synthetic_case(data.synthetic_seed(0, i)) for i in range(200)}
+    assert seen == set(data.CASES)
+    for seed in range(6):
+        _, base = data.synthetic_sample(seed, size=96, case="easy")
+        for case in ("faint_rim", "decoy", "occluded"):  # only the irregular case changes the mask
+            _, mask = data.synthetic_sample(seed, size=96, case=case)
+            assert np.array_equal(mask, base), case
+        # the seed's own case is what case=None paints
+        own = data.synthetic_sample(seed, size=96)
+        named = data.synthetic_sample(seed, size=96, case=data.synthetic_case(seed))
+        assert all(np.array_equal(a, b) for a, b in zip(own, named))
+    with pytest.raises(ValueError, match="case"):
+        data.synthetic_sample(0, case="blurry")
+
+
+def _outline(mask):
+    from banet_lite.metrics import boundary
+
+    return boundary(mask.astype(bool))
+
+
+def test_cases_change_what_they_say():
+    faint, decoy, occluded, irregular = [], [], [], []
+    for seed in range(12):
+        easy_image, mask = data.synthetic_sample(seed, size=96, difficulty=0.3, case="easy")
+        easy = easy_image.astype(float)
+        outside = mask == 0
+        # faint_rim: the image moves toward the background along part of the outline only
+        image = data.synthetic_sample(seed, size=96, difficulty=0.3, case="faint_rim")[0].astype(float)
+        band = _outline(mask)
+        faint.append(np.abs(image - easy)[band].mean() > np.abs(image - easy)[~band & ~outside].mean())
+        # decoy: pixels outside the lesion change, pixels deep inside it do not
+        image = data.synthetic_sample(seed, size=96, difficulty=0.3, case="decoy")[0].astype(float)
+        decoy.append(np.abs(image - easy)[outside].max() > 15)
+        # occluded: hairs and highlights land on the outline
+        image = data.synthetic_sample(seed, size=96, difficulty=0.3, case="occluded")[0].astype(float)
+        occluded.append(np.abs(image - easy)[band].max() > 60)
+        # irregular: a longer outline for about the same area
+        _, ragged = data.synthetic_sample(seed, size=96, difficulty=0.3, case="irregular")
+        irregular.append(_outline(ragged).sum() / np.sqrt(ragged.sum()) > _outline(mask).sum() / np.sqrt(mask.sum()))
+    assert all(decoy) and all(occluded)
+    assert np.mean(faint) >= 0.75 and np.mean(irregular) >= 0.75

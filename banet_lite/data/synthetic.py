@@ -1,9 +1,21 @@
 """Synthetic lesions: the embedded default dataset, painted with numpy in a few milliseconds.
 
 `synthetic_sample(seed)` paints a low-contrast, textured, fuzzy-edged blob (a skin lesion or a colon
-polyp) under uneven light, with sensor noise, hairs and specular spots. The boundary is hard to see on
-purpose, so that a boundary-aware model has something to gain. `write_synthetic_dataset` writes n of
-them as an `images/ + masks/ + split.csv` folder that the folder code reads like any real dataset.
+polyp) under uneven light, with sensor noise, hairs and specular spots. Each sample is one of five
+*cases* (`CASES`): an easy lesion, or one where the outline is what decides:
+
+    easy       the base lesion
+    faint_rim  along one stretch of the rim (an arc of 90-160 degrees) the lesion fades into the
+               background: the outline there must be inferred from the rest of the shape
+    decoy      a patch outside the lesion with the lesion's texture and 70% of its colour, but no
+               outline of its own: texture alone would take it for lesion
+    occluded   hairs drawn across the rim and specular highlights on it break the outline up
+    irregular  a ragged outline (harmonics up to the 11th), with lobes a smooth blob would cut off
+
+The case is drawn from the seed (`synthetic_case`), or asked for with `case=`; the base lesion is the
+same whatever the case, so `synthetic_sample(s, case=c)` for each c shows one lesion five ways. Only
+`irregular` changes the mask. `write_synthetic_dataset` writes n samples as an
+`images/ + masks/ + split.csv` folder that the folder code reads like any real dataset.
 """
 
 from __future__ import annotations
@@ -36,6 +48,20 @@ _PALETTES = {
     "skin": ((0.86, 0.66, 0.56), (0.42, 0.26, 0.18)),   # dermoscopy: beige-pink skin, brown lesion
     "colon": ((0.80, 0.40, 0.34), (0.93, 0.62, 0.52)),  # colonoscopy: red mucosa, paler polyp
 }
+
+
+# case -> probability of a sample drawing it (`synthetic_case`)
+CASES: dict[str, float] = {"easy": 0.3, "faint_rim": 0.2, "decoy": 0.2, "occluded": 0.15, "irregular": 0.15}
+
+
+def synthetic_case(seed: int) -> str:
+    """The case that `synthetic_sample(seed)` paints when no `case` is given."""
+    u = np.random.default_rng([seed, 7]).random()  # its own stream: the base lesion's draws stay the same
+    for name, p in CASES.items():
+        if u < p:
+            return name
+        u -= p
+    return name
 
 
 @functools.lru_cache(maxsize=64)
@@ -73,13 +99,17 @@ def _blur3(a: np.ndarray) -> np.ndarray:
     return 0.25 * p[1:-1, :-2] + 0.5 * p[1:-1, 1:-1] + 0.25 * p[1:-1, 2:]
 
 
-def _hair_map(rng: np.random.Generator, size: int) -> np.ndarray:
-    """1-4 thin dark curves (quadratic Bezier), anti-aliased, as a coverage map in [0, 1]."""
+def _hair_map(rng: np.random.Generator, size: int, through: Sequence[tuple[float, float]] = ()) -> np.ndarray:
+    """1-4 thin dark curves (quadratic Bezier), anti-aliased, as a coverage map in [0, 1]. With
+    `through` (x, y) points: one curve per point instead, each bent through its point."""
     cover = np.zeros((size, size), np.float32)
     t = np.linspace(0.0, 1.0, 3 * size, dtype=np.float32)[:, None]  # (T, 1)
     width = max(1, round(size / 160))
-    for _ in range(rng.integers(1, 5)):
+    n = len(through) if through else int(rng.integers(1, 5))
+    for k in range(n):
         p0, p1, p2 = rng.uniform(-0.1, 1.1, (3, 2)) * size
+        if through:  # the curve's midpoint (t = 1/2) is (p0 + 2 p1 + p2) / 4: solve for p1
+            p1 = 2.0 * np.asarray(through[k], np.float64) - 0.5 * (p0 + p2)
         pts = (1 - t) ** 2 * p0 + 2 * (1 - t) * t * p1 + t**2 * p2  # (T, 2) as (x, y)
         pts = pts[((pts >= 0) & (pts < size)).all(axis=1)].astype(np.int64)  # drop points off the image
         for dy in range(width):
@@ -87,16 +117,25 @@ def _hair_map(rng: np.random.Generator, size: int) -> np.ndarray:
     return np.clip(_blur3(cover) * 1.6, 0.0, 1.0)
 
 
-def synthetic_sample(seed: int, size: int = 128, difficulty: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+def synthetic_sample(seed: int, size: int = 128, difficulty: float = 0.5,
+                     case: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """One synthetic lesion: `(image uint8 (H, W, 3), mask uint8 (H, W) in {0, 1})`, fixed by `seed`.
 
+    `case`: one of `CASES`, or None for the seed's own (`synthetic_case(seed)`).
     The mask is never empty: the lesion's centre lies on a pixel inside the image.
     """
     if size < 8:
         raise ConfigError(f"size: must be at least 8, got {size}")
     if not 0.0 <= difficulty <= 1.0:
         raise ConfigError(f"difficulty: must be in [0, 1], got {difficulty}")
+    case = synthetic_case(seed) if case is None else case
+    if case not in CASES:
+        raise ConfigError(f"case={case!r}: unknown; choose one of {list(CASES)}")
     rng = np.random.default_rng(seed)
+    extra = np.random.default_rng([seed, 11])  # the case's own draws, so the base lesion stays the same
+
+    def xuni(lo: float, hi: float) -> float:
+        return float(extra.uniform(lo, hi))
 
     def uni(lo: float, hi: float) -> float:  # a Python float keeps the array maths in float32
         return float(rng.uniform(lo, hi))
@@ -120,6 +159,9 @@ def synthetic_sample(seed: int, size: int = 128, difficulty: float = 0.5) -> tup
     radius = np.ones_like(theta)
     for k in range(2, 6):  # a few low Fourier harmonics: lobes and dents
         radius += uni(0.0, 0.3 / k) * np.cos(k * theta + uni(0.0, 2 * math.pi))
+    if case == "irregular":  # higher harmonics: fingers and notches (their amplitudes sum to < 0.35)
+        for k in range(6, 12):
+            radius += xuni(0.2 / k, 0.4 / k) * np.cos(k * theta + xuni(0.0, 2 * math.pi))
     d = r0 * radius - rho  # signed distance-like in pixels, > 0 inside, (H, W)
     d += 0.12 * r0 * _fractal_noise(rng, size, (6, 12, 24))  # ragged, irregular border
     mask = (d > 0).astype(np.uint8)
@@ -129,6 +171,19 @@ def synthetic_sample(seed: int, size: int = 128, difficulty: float = 0.5) -> tup
     edge = size * (0.006 + 0.03 * difficulty) * uni(0.6, 1.4)
     alpha = 0.5 + 0.5 * np.tanh(d / (2.0 * edge))  # = sigmoid(d / edge), without overflow
     alpha *= 0.55 + 0.45 * np.clip(d / (0.5 * r0), 0.0, 1.0)  # (H, W)
+    if case == "faint_rim":  # one arc of the rim fades out: near the outline alpha drops to 10%
+        centre, half = xuni(-math.pi, math.pi), xuni(0.8, 1.4)
+        arc = np.exp(-((np.angle(np.exp(1j * (theta - centre))) / half) ** 2))  # 1 on the arc, 0 away, (H, W)
+        rim = 1.0 - np.clip(d / (0.6 * r0), 0.0, 1.0)  # 1 at (and outside) the outline, 0 deep inside
+        alpha *= (1.0 - 0.9 * arc * rim).astype(np.float32)
+    decoy = np.zeros_like(alpha)  # lesion-like texture and most of its colour, outside the lesion
+    if case == "decoy":
+        angle, dist = xuni(0.0, 2 * math.pi), r0 * xuni(1.15, 1.6)
+        dy = float(np.clip(cy + dist * math.sin(angle), 0.1 * size, 0.9 * size))
+        dx = float(np.clip(cx + dist * math.cos(angle), 0.1 * size, 0.9 * size))
+        r_decoy = r0 * xuni(0.45, 0.8)
+        soft = 0.5 + 0.5 * np.tanh((r_decoy - np.hypot(y - dy, x - dx)) / (0.25 * r_decoy))  # no sharp edge
+        decoy = (soft * (1.0 - mask)).astype(np.float32)  # (H, W), never on the lesion itself
 
     # Colour: the background pulled toward the lesion colour by alpha. The lesion colour itself is the
     # background moved toward the palette's lesion target by `contrast`, which falls with difficulty.
@@ -138,12 +193,27 @@ def synthetic_sample(seed: int, size: int = 128, difficulty: float = 0.5) -> tup
     floor = 0.07 - 0.04 * difficulty  # but at least this much in one channel: faint, never invisible
     delta *= max(1.0, floor / max(float(np.abs(delta).max()), 1e-6))
     les_rgb = bg_rgb + delta
-    img = bg_rgb + alpha * (les_rgb - bg_rgb)  # (3, H, W)
+    img = bg_rgb + (alpha + 0.7 * decoy) * (les_rgb - bg_rgb)  # (3, H, W)
 
-    # Hairs: dark curves, mostly on skin.
+    # Hairs: dark curves, mostly on skin; in the occluded case two or three more, across the rim.
+    dark = np.asarray([0.12, 0.08, 0.06], np.float32).reshape(3, 1, 1)
     if rng.random() < (0.45 if look == "skin" else 0.05):
         hair = _hair_map(rng, size) * uni(0.5, 0.85)  # (H, W)
-        img += hair * (np.asarray([0.12, 0.08, 0.06], np.float32).reshape(3, 1, 1) - img)
+        img += hair * (dark - img)
+    rim_points = []
+    if case == "occluded":
+        inner = np.pad(mask, 1)[:-2, 1:-1] & np.pad(mask, 1)[2:, 1:-1] & np.pad(mask, 1)[1:-1, :-2] \
+            & np.pad(mask, 1)[1:-1, 2:]
+        outline = np.argwhere(mask & (1 - inner))  # (n, 2) as (y, x): the mask's outline pixels
+        bearing = np.arctan2(outline[:, 0] - cy, outline[:, 1] - cx)  # (n,) their direction from the centre
+        start = xuni(0.0, 2 * math.pi)
+        rim_points = []  # three outline points about 120 degrees apart, as (x, y)
+        for k in range(3):
+            gap = np.angle(np.exp(1j * (bearing - start - k * 2 * math.pi / 3)))
+            rim_points.append(outline[int(np.abs(gap).argmin())][::-1].astype(np.float64))
+        through = [tuple(p) for p in rim_points[: int(extra.integers(2, 4))]]
+        hair = _hair_map(extra, size, through) * xuni(0.6, 0.85)
+        img += hair * (dark - img)
 
     # Shading, one (H, W) factor: texture (smooth value noise; the lesion's is finer and stronger than
     # the background's) times uneven illumination (a linear gradient and an off-centre vignette).
@@ -153,16 +223,24 @@ def synthetic_sample(seed: int, size: int = 128, difficulty: float = 0.5) -> tup
     vy, vx, vig = uni(0.3, 0.7) * size, uni(0.3, 0.7) * size, uni(0.2, 0.9)
     vignette = vig * ((y - vy) ** 2 + (x - vx) ** 2) / size**2  # (H, W)
     light = 1.0 + gy * (y / size - 0.5) + gx * (x / size - 0.5) - vignette
-    img *= (1.0 + bg_tex + alpha * (les_tex - bg_tex)) * np.clip(light, 0.3, 1.5)
+    texture_mix = np.maximum(alpha, decoy)  # the decoy carries the lesion's texture in full
+    img *= (1.0 + bg_tex + texture_mix * (les_tex - bg_tex)) * np.clip(light, 0.3, 1.5)
 
-    # Specular highlights: small bright spots, mostly in the colon, half of them on the lesion itself.
+    # Specular highlights: small bright spots, mostly in the colon, half of them on the lesion itself;
+    # in the occluded case also two to four on the rim.
+    spots = []
     if rng.random() < (0.55 if look == "colon" else 0.15):
         for _ in range(int(rng.integers(1, 7))):
             if rng.random() < 0.5:
-                sy, sx = cy + uni(-0.7, 0.7) * r0, cx + uni(-0.7, 0.7) * r0
+                spots.append((cy + uni(-0.7, 0.7) * r0, cx + uni(-0.7, 0.7) * r0, size * uni(0.004, 0.015)))
             else:
-                sy, sx = uni(0, size), uni(0, size)
-            sigma = size * uni(0.004, 0.015)
+                spots.append((uni(0, size), uni(0, size), size * uni(0.004, 0.015)))
+    if rim_points:
+        for k in range(int(extra.integers(2, 5))):
+            px, py = rim_points[k % len(rim_points)]
+            spots.append((py + xuni(-2, 2), px + xuni(-2, 2), size * xuni(0.012, 0.025)))
+    if spots:
+        for sy, sx, sigma in spots:
             r = int(3 * sigma) + 1
             y0, y1 = min(max(0, int(sy) - r), size), min(max(0, int(sy) + r + 1), size)
             x0, x1 = min(max(0, int(sx) - r), size), min(max(0, int(sx) + r + 1), size)
