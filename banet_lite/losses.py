@@ -102,8 +102,9 @@ class JointLoss(nn.Module):
 
 
 def joint_loss_for(model: nn.Module, side_weights: float | Sequence[float] = 1.0,
-                   edge_pos_weight: float | None = None) -> JointLoss:
+                   edge_pos_weight: float | None = None, edge_weight: float = 1.0) -> JointLoss:
     """The JointLoss `fit` trains `model` with: its boundary target follows the network's border rule
     (the paper preset: the reference's zero padding; a network without one, like the U-Net, the default)."""
     border_rule = getattr(getattr(model, "config", None), "border_rule", "exclude_padding")
-    return JointLoss(side_weights=side_weights, edge_pos_weight=edge_pos_weight, border_rule=border_rule)
+    return JointLoss(side_weights=side_weights, edge_weight=edge_weight, edge_pos_weight=edge_pos_weight,
+                     border_rule=border_rule)

@@ -196,7 +196,8 @@ def setup(cfg: TrainConfig) -> Run:
                   f"{capability[0]}.{capability[1]}), {precision}{' with a GradScaler' if use_scaler else ''}")
     elif use_amp and main and cfg.progress:  # CPU with native bfloat16 (amp_settings)
         print("device: CPU with native bfloat16, bfloat16 autocast (amp=False for float32)")
-    loss_fn = joint_loss_for(model, side_weights=cfg.side_weight, edge_pos_weight=cfg.edge_pos_weight)
+    loss_fn = joint_loss_for(model, side_weights=cfg.side_weight, edge_pos_weight=cfg.edge_pos_weight,
+                             edge_weight=cfg.edge_weight)
 
     run = Run(cfg, device, rank, world, out, model, model, train_set, val_set, sampler, optimizer, scheduler,
               scaler, loss_fn, amp_dtype, memory_format, drop_last, history=[])

@@ -41,7 +41,8 @@ class TrainConfig:
     synthetic_train: int = 96  # the synthetic default: training images (validation: a quarter)
     synthetic_difficulty: float = 0.5
     side_weight: float = 1.0  # lambda_i of the joint loss
-    edge_pos_weight: float | None = None
+    edge_pos_weight: float | None = None  # weight of the boundary class in the side edge loss (None: 1)
+    edge_weight: float = 1.0  # weight of the side edge loss; 0 trains without boundary supervision
     # backbone init: None (random), "auto" (ImageNet where the preset has it: paper; else None),
     # "imagenet", a URL or a .pth file with torchvision key names. Ignored when resuming.
     pretrained: str | None = None
