@@ -183,7 +183,7 @@ def synthetic_sample(seed: int, size: int = 128, difficulty: float = 0.5,
         dx = float(np.clip(cx + dist * math.cos(angle), 0.1 * size, 0.9 * size))
         r_decoy = r0 * xuni(0.45, 0.8)
         soft = 0.5 + 0.5 * np.tanh((r_decoy - np.hypot(y - dy, x - dx)) / (0.25 * r_decoy))  # no sharp edge
-        decoy = (soft * (1.0 - mask)).astype(np.float32)  # (H, W), never on the lesion itself
+        decoy = (soft * (1.0 - alpha)).astype(np.float32)  # (H, W), fading out where the lesion begins
 
     # Colour: the background pulled toward the lesion colour by alpha. The lesion colour itself is the
     # background moved toward the palette's lesion target by `contrast`, which falls with difficulty.
