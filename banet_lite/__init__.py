@@ -12,6 +12,7 @@ from .aspp import ASPP
 from .backbone import DilatedResNet, load_pretrained_backbone
 from .cff import CrossFeatureFusion
 from .config import PRESETS, BANetConfig, get_config
+from .course import course_model
 from .decoder import Decoder
 from .losses import JointLoss, edge_target
 from .model import BANet, SegmentationOutput, build_model, count_parameters
@@ -42,6 +43,6 @@ __all__ = [
     "data", "evaluate", "metrics", "train", "viz",
     "ASPP", "BANet", "BANetConfig", "CrossFeatureFusion", "Decoder", "DilatedResNet", "InteractiveAttention",
     "JointLoss", "MiniMTL", "PRESETS", "PyramidEdgeExtraction", "SegmentationOutput", "UNet",
-    "build_model", "count_parameters", "default_device", "edge_target", "get_config", "load_pretrained_backbone",
-    "seed_everything",
+    "build_model", "count_parameters", "course_model", "default_device", "edge_target", "get_config",
+    "load_pretrained_backbone", "seed_everything",
 ]

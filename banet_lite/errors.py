@@ -1,7 +1,8 @@
 """The package's error base class: what the command line turns into one line on stderr.
 
 Everything raised on purpose because of the user's input (a bad file, a missing folder, an impossible
-option) derives from `BANetError`; `python -m banet_lite` prints `error: <message>` and exits with 2.
+option) derives from `BANetError`; `python -m banet_lite` prints `error: <message>` and exits with 2,
+and a notebook (IPython, papermill) shows the same one line instead of a traceback.
 Anything else is a bug and keeps its traceback.
 """
 
@@ -10,6 +11,10 @@ from __future__ import annotations
 
 class BANetError(Exception):
     """A user error with a one-line message, e.g. `"{path}: {what is wrong}"`."""
+
+    def _render_traceback_(self) -> list[str]:
+        """IPython's hook: a notebook shows the message, not the library's insides (it is no bug)."""
+        return [f"{type(self).__name__}: {self}"]
 
 
 class ConfigError(BANetError, ValueError):

@@ -17,9 +17,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from matplotlib.figure import Figure
 from torch import Tensor
 
+from .losses import edge_target
 from .output import foreground_probability, logits_to_mask
 from .plots import _denormalize, _new_figure, figure_to_png, overlay
 
@@ -40,6 +42,19 @@ def reduce_channels(t: Tensor, how: str | int = "mean") -> np.ndarray:
     else:
         raise ValueError(f"viz.py: reduction must be 'mean', 'max' or a channel index, got {how!r}")
     return r.numpy().astype(np.float32)
+
+
+def band_ratio(arr: np.ndarray, mask: Tensor) -> float:
+    """Mean of an (h, w) map on the lesion's boundary band over its mean elsewhere, at the map's size:
+    "band/rest 2.3" reads "2.3 times as strong along the outline as anywhere else" (frame included)."""
+    band = edge_target(mask[None, None].float())  # (1, 1, H, W)
+    band = F.adaptive_max_pool2d(band, arr.shape)[0, 0].numpy() > 0  # any band pixel in the cell
+    a = np.abs(arr)
+    if band.all() or not band.any():
+        return float("nan")
+    rest = a[~band].mean()
+    return float(a[band].mean() / rest) if rest > 0 else float("inf")
+
 
 
 @dataclass(frozen=True)
@@ -152,6 +167,19 @@ class Explorer:
     def figure(self, **chosen) -> Figure:
         return self.draw(self.values(**chosen))
 
+    def headline(self, values: dict) -> tuple[str, np.ndarray, Tensor] | None:
+        """The map a view is about, as (name, (h, w) array, (H, W) mask); None if there is none."""
+        return None
+
+    def band_rest(self, **chosen) -> float:
+        """`band_ratio` of the headline map of a view (the static view with `chosen` applied): above 1
+        when the map is strongest along the lesion's outline, below 1 when elsewhere (the frame, say)."""
+        found = self.headline(self.values(**chosen))
+        if found is None:
+            raise ValueError(f"{type(self).__name__}: no headline map to measure")
+        _, arr, mask = found
+        return band_ratio(arr, mask)
+
     def _control(self, name: str, options: list, value):
         import ipywidgets as widgets
 
@@ -219,6 +247,9 @@ class Explorer:
 
         display(self.widget())  # the live widget (Colab: through its custom widget manager); text: its repr
         display(Image(data=figure_to_png(fig)))  # the static picture of the most telling view
+        found = self.headline(self.values())
+        if found is not None:  # the picture's one number, as text under it
+            print(f"band/rest {band_ratio(found[1], found[2]):.1f} ({found[0].splitlines()[0]})")
         return None
 
 
@@ -394,6 +425,10 @@ class MapExplorer(ModelExplorer):
 
     def draw(self, values: dict) -> Figure:
         return self.figure(values["image"], values["stage"], values["map"], self._how(values))
+
+    def headline(self, values: dict) -> tuple[str, np.ndarray, Tensor]:
+        arr = self.map_array(values["image"], values["stage"], values["map"], self._how(values))
+        return f"{values['map']}, stage {values['stage']}", arr, self.masks[values["image"], 0].float().cpu()
 
     def caption(self, values: dict) -> str:
         return self._title(values["image"], values["stage"], values["map"], self._how(values))

@@ -29,8 +29,7 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from .config import BORDER_RULES
-from .explorer import ModelExplorer, reduce_channels
-from .losses import edge_target
+from .explorer import ModelExplorer, band_ratio, reduce_channels
 from .output import foreground_probability
 from .pee import local_average
 from .plots import _denormalize, _new_figure
@@ -38,21 +37,22 @@ from .plots import _denormalize, _new_figure
 REDUCTIONS = ["mean", "max"]
 
 
-def band_ratio(arr: np.ndarray, mask: Tensor) -> float:
-    """Mean of an (h, w) map on the lesion's boundary band over its mean elsewhere, at the map's size."""
-    band = edge_target(mask[None, None].float())  # (1, 1, H, W)
-    band = F.adaptive_max_pool2d(band, arr.shape)[0, 0].numpy() > 0  # any band pixel in the cell
-    a = np.abs(arr)
-    if band.all() or not band.any():
-        return float("nan")
-    rest = a[~band].mean()
-    return float(a[band].mean() / rest) if rest > 0 else float("inf")
-
-
 class _StageExplorer(ModelExplorer):
     """Shared drawing: a row of panels, the first the image with the lesion outline."""
 
     sliders = ("image",)
+    headline_panel = -1  # which of `panels` the view is about (its band/rest is printed under the picture)
+
+    def panels(self, values: dict) -> list[tuple[str, np.ndarray, dict]]:
+        """The maps of one view after the image: (title, (h, w) array, imshow kwargs) each."""
+        raise NotImplementedError
+
+    def draw(self, values: dict) -> Figure:
+        return self._panels(values["image"], self.panels(values), self.caption(values))
+
+    def headline(self, values: dict) -> tuple[str, np.ndarray, Tensor]:
+        name, arr, _ = self.panels(values)[self.headline_panel]
+        return name, arr, self.masks[values["image"], 0].float().cpu()
 
     def _panels(self, image_index: int, maps: list[tuple[str, np.ndarray, dict]], title: str) -> Figure:
         """maps: (title, (h, w) array, imshow kwargs) each; returns the figure, outline on every panel."""
@@ -104,7 +104,7 @@ class PEEExplorer(_StageExplorer):
         f = self._maps(image_index, "reduced")[stage - 1][0]  # (R, h, w)
         return f, (f - local_average(f[None], window, border_rule)[0]).abs()
 
-    def draw(self, values: dict) -> Figure:
+    def panels(self, values: dict) -> list[tuple[str, np.ndarray, dict]]:
         i, stage, k, rule, how = (values[n] for n in ("image", "stage", "window", "border_rule", "channel"))
         f, e = self.edge_response(i, stage, k, rule)
         avg = local_average(f[None], k, rule)[0]
@@ -116,7 +116,7 @@ class PEEExplorer(_StageExplorer):
             (f"AvgPool_{k} F'", reduce_channels(avg, f_how), {"cmap": "viridis"}),
             (f"|E_{k}| = |F' - AvgPool_{k} F'|", reduce_channels(e, how), {}),
         ]
-        return self._panels(i, maps, self.caption(values))
+        return maps
 
     def caption(self, values: dict) -> str:
         return (f"PEE · image {values['image']} · stage {values['stage']} · window {values['window']} · "
@@ -141,7 +141,9 @@ class IAExplorer(_StageExplorer):
     def default_view(self) -> dict:
         return {"stage": 1}  # the finest stage: at 1/8 a small model's gates mostly follow the image frame
 
-    def draw(self, values: dict) -> Figure:
+    headline_panel = 2  # what crosses over
+
+    def panels(self, values: dict) -> list[tuple[str, np.ndarray, dict]]:
         i, stage, direction, how = (values[n] for n in ("image", "stage", "direction", "reduction"))
         lender, gate_name, receiver = self.DIRECTIONS[direction]
         src = self._maps(i, lender)[stage - 1][0]  # (R, h, w): e or s, before IA
@@ -155,7 +157,7 @@ class IAExplorer(_StageExplorer):
             (f"borrowed |gate · {a[0]}|, {how}", reduce_channels(borrowed.abs(), how), {}),
             (f"{b} branch after IA, |.| {how}", reduce_channels((own + borrowed).abs(), how), {"cmap": "viridis"}),
         ]
-        return self._panels(i, maps, self.caption(values))
+        return maps
 
     def caption(self, values: dict) -> str:
         return (f"IA · image {values['image']} · stage {values['stage']} · {values['direction']} · "
@@ -194,14 +196,14 @@ class CFFExplorer(_StageExplorer):
             gate = (1 - torch.sigmoid(cff.convs[i](feats[i])))[0]
         return sent, gate, gate * sum(sent.values())
 
-    def draw(self, values: dict) -> Figure:
+    def panels(self, values: dict) -> list[tuple[str, np.ndarray, dict]]:
         i, r, how = values["image"], values["receiver"], values["reduction"]
         sent, gate, added = self.messages(i, r)
         maps = [(f"stage {j} sends, |.| {how}", reduce_channels(m.abs(), how), {"cmap": "viridis"})
                 for j, m in sent.items()]
         maps += [(f"gate of stage {r}, {how}", reduce_channels(gate, how), {"cmap": "cividis"}),
                  (f"stage {r} adds |gate · sum|, {how}", reduce_channels(added.abs(), how), {})]
-        return self._panels(i, maps, self.caption(values))
+        return maps
 
     def caption(self, values: dict) -> str:
         return f"CFF · image {values['image']} · into stage {values['receiver']} · {values['reduction']} over channels"
@@ -223,7 +225,9 @@ class DecoderExplorer(_StageExplorer):
     def default_view(self) -> dict:
         return {"step": "side 2" if "side 2" in self.control_options()["step"] else "d1"}
 
-    def draw(self, values: dict) -> Figure:
+    headline_panel = 1  # the side boundary, or the decoder step read out by the head
+
+    def panels(self, values: dict) -> list[tuple[str, np.ndarray, dict]]:
         i, step = values["image"], values["step"]
         out = self._output(i)
         final = foreground_probability(out.logits.float().cpu())[0].numpy()
@@ -241,7 +245,7 @@ class DecoderExplorer(_StageExplorer):
             maps = [(f"{step}: |features| mean", reduce_channels(d[0].abs(), "mean"), {}),
                     (f"head({step}): foreground", probe, prob)]
         maps.append(("final foreground probability", final, prob))
-        return self._panels(i, maps, self.caption(values))
+        return maps
 
     def caption(self, values: dict) -> str:
         return f"Decoder · image {values['image']} · {values['step']}"

@@ -9,10 +9,10 @@ Every plotting function returns a matplotlib `Figure` and never calls `plt.show(
 
 from . import plots
 from .data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from .explorer import MAP_CHOICES, Explorer, MapChoice, MapExplorer, ModelExplorer, reduce_channels
+from .explorer import MAP_CHOICES, Explorer, MapChoice, MapExplorer, ModelExplorer, band_ratio, reduce_channels
 from .output import foreground_probability
 from .plots import figure_to_png, overlay, plot_history, plot_metric_distribution, save_figure, show_batch
-from .stage_explorers import CFFExplorer, DecoderExplorer, IAExplorer, PEEExplorer, band_ratio
+from .stage_explorers import CFFExplorer, DecoderExplorer, IAExplorer, PEEExplorer
 
 GT_COLOUR, PRED_COLOUR = plots.GT_COLOUR, plots.PRED_COLOUR  # the overlay colours
 
