@@ -78,11 +78,13 @@ def held_out_side_f1(model: nn.Module, batch_size: int = 16) -> list[float]:
 
 def payoff_results(url: str | None = None) -> dict:
     """benchmarks/results/payoff.json (benchmarks/payoff.py: does boundary supervision pay off?): read from
-    this checkout when there is one, else from the repository declared in pyproject.toml (on Colab, where
+    the checkout the package was installed from (editable), or the one the notebook runs in (`../` of the
+    current folder, notebooks/), else from the repository declared in pyproject.toml (on Colab, where
     only the package is installed). The file is a table of numbers, parsed as JSON and nothing else."""
-    local = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "payoff.json"
-    if url is None and local.is_file():
-        return json.loads(local.read_text())
+    where = Path("benchmarks") / "results" / "payoff.json"
+    for local in (Path(__file__).resolve().parents[1] / where, Path.cwd().parent / where):
+        if url is None and local.is_file():
+            return json.loads(local.read_text())
     url = url or f"{_raw_repository()}/benchmarks/results/payoff.json"
     try:
         with urllib.request.urlopen(url, timeout=30) as response:
