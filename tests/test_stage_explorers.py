@@ -112,3 +112,23 @@ def test_band_ratio_is_high_on_the_outline_and_one_on_a_flat_map():
     assert np.isnan(band_ratio(np.ones((8, 8)), torch.zeros(32, 32)))  # no outline: no ratio
     small = F.avg_pool2d(torch.from_numpy(band)[None, None], 4)[0, 0].numpy()  # at 1/4: still on the band
     assert band_ratio(small, mask) > 3
+
+
+def test_band_rest_measures_the_headline_panel_of_the_view(setup):
+    model, images, masks = setup
+    from banet_lite.explorer import reduce_channels
+
+    pee = PEEExplorer(model, images, masks)
+    _, e = pee.edge_response(1, 3, 7, "exclude_padding")
+    view = {"image": 1, "stage": 3, "window": 7, "border_rule": "exclude_padding", "channel": "max"}
+    assert pee.band_rest(**view) == pytest.approx(band_ratio(reduce_channels(e, "max"), masks[1, 0]))
+    ia = IAExplorer(model, images, masks)
+    borrowed = ia.panels(ia.values(image=0, stage=2))[ia.headline_panel]
+    assert borrowed[0].startswith("borrowed") and ia.band_rest(image=0, stage=2) == pytest.approx(
+        band_ratio(borrowed[1], masks[0, 0]))
+    dec = DecoderExplorer(model, images, masks)
+    side = dec.panels(dec.values(step="side 2"))[dec.headline_panel]
+    assert side[0] == "side boundary 2"
+    # a map that is strongest on the outline band scores high, the same map turned inside out low
+    band = bl.edge_target(masks[:1])[0, 0].numpy()
+    assert band_ratio(band, masks[0, 0]) > 5 > 0.5 > band_ratio(1 - band, masks[0, 0])
