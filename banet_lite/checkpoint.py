@@ -8,6 +8,7 @@ A checkpoint is a dict of plain types and tensors, so it loads with `torch.load(
     img_size     the input size it was trained at (evaluation resizes to it)
     train_config the run's TrainConfig as a dict (seed and val_fraction rebuild its split)
     optimizer, scheduler, scaler, epoch, best_score, history, rng: what an exact resume needs
+                 (last.pt only: best.pt keeps the weights, not the optimizer's state)
 """
 
 from __future__ import annotations

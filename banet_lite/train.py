@@ -46,7 +46,7 @@ from . import data as bdata
 from .backbone import describe_weights, fetch_imagenet_weights, load_pretrained_backbone
 from .checkpoint import load_checkpoint, model_config_dict, model_from_checkpoint, save_checkpoint
 from .distributed import barrier, broadcast, distributed_setup
-from .errors import TrainingError
+from .errors import CheckpointError, TrainingError
 from .files import read_csv, write_csv
 from .losses import JointLoss, joint_loss_for
 from .metrics import batch_scores
@@ -227,8 +227,17 @@ def checkpoint_state(run: Run, epoch: int) -> dict:
             "train_config": asdict(run.cfg), "img_size": run.cfg.img_size, "history": run.history, "rng": rng}
 
 
+def weights_state(run: Run, epoch: int) -> dict:
+    """What `best.pt` holds: what evaluate and predict need (weights, config, input size, the run's
+    settings and record), not the optimizer's state (two thirds of `last.pt` for Adam)."""
+    full = checkpoint_state(run, epoch)
+    return {k: full[k] for k in ("model", "epoch", "best_score", "config", "train_config", "img_size", "history")}
+
+
 def resume(run: Run, path: str | os.PathLike) -> None:
     ckpt = load_checkpoint(path, map_location=run.device)
+    if "optimizer" not in ckpt:
+        raise CheckpointError(f"{path}: holds the weights only (a best.pt); resume from the run's last.pt")
     run.model.load_state_dict(ckpt["model"])
     run.optimizer.load_state_dict(ckpt["optimizer"])
     run.scheduler.load_state_dict(ckpt["scheduler"])
@@ -243,10 +252,11 @@ def resume(run: Run, path: str | os.PathLike) -> None:
 
 
 def save_epoch(run: Run, epoch: int, score: float) -> None:
-    """Rank 0, after each epoch: best.pt when the validation Dice beats every earlier one, last.pt, history.csv."""
+    """Rank 0, after each epoch: best.pt (weights) when the validation Dice beats every earlier one, last.pt
+    (the whole state), history.csv."""
     if score > run.best_score:
         run.best_score = score
-        save_checkpoint(run.best_path, checkpoint_state(run, epoch))
+        save_checkpoint(run.best_path, weights_state(run, epoch))
     save_checkpoint(run.last_path, checkpoint_state(run, epoch))
     write_csv(run.out / "history.csv", run.history)
 

@@ -11,6 +11,7 @@ import banet_lite as bl
 from banet_lite import train as btrain
 from banet_lite.checkpoint import load_checkpoint, save_checkpoint
 from banet_lite.data import load_image, load_mask, write_synthetic_dataset
+from banet_lite.errors import CheckpointError
 from banet_lite.evaluate import evaluate, predict, segment
 
 
@@ -33,6 +34,9 @@ def test_best_pt_keeps_the_best_validation_epoch_and_the_schedule_is_poly(tmp_pa
     best, last = load_checkpoint(result.best_path), load_checkpoint(result.last_path)
     assert (best["epoch"], best["best_score"]) == (2, pytest.approx(0.60))
     assert last["epoch"] == 3 and result.best_score == pytest.approx(0.60)
+    assert "optimizer" not in best and "optimizer" in last  # best.pt: what evaluate and predict need
+    with pytest.raises(CheckpointError, match="last.pt"):
+        btrain.fit(tiny_config(tmp_path / "again", resume=str(result.best_path)))
 
     # poly: lr_t = lr (1 - t / T)^0.9 with T = epochs * steps per epoch; 12 images in batches of 4 = 3 steps
     T = 3 * 3
