@@ -297,7 +297,7 @@ def use_cpu_fast_path(device_type: str, cfg: TrainConfig) -> bool:
     with wide convolutions, where it measured faster (`lite` measured within noise of the plain path, `tiny`, the
     notebooks' preset, has no convolution wide enough: both keep their numerics bit for bit;
     benchmarks/RESULTS.md), not under torch.compile (which traces the plain convolution), and not
-    with a torch older than 2.4 (`pyproject.toml` allows 2.2), which lacks fused Adam on CPU."""
+    with a torch older than 2.4 (`pyproject.toml` allows 2.3), which lacks fused Adam on CPU."""
     return (cfg.cpu_fast_path and device_type == "cpu" and cfg.preset in CPU_FAST_PATH_PRESETS
             and not cfg.compile and TORCH_HAS_CPU_FAST_PATH)
 

@@ -110,7 +110,7 @@ def test_use_cpu_fast_path(device, preset, flag, compiled, expected):
 
 
 def test_no_fast_path_on_a_torch_without_fused_cpu_adam(monkeypatch):
-    monkeypatch.setattr(btrain, "TORCH_HAS_CPU_FAST_PATH", False)  # torch 2.2-2.3, which pyproject allows
+    monkeypatch.setattr(btrain, "TORCH_HAS_CPU_FAST_PATH", False)  # torch 2.3, which pyproject allows
     assert not btrain.use_cpu_fast_path("cpu", btrain.TrainConfig(preset="paper"))
 
 
