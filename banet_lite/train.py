@@ -45,7 +45,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from . import data as bdata
 from .backbone import describe_weights, fetch_imagenet_weights, load_pretrained_backbone
 from .checkpoint import load_checkpoint, model_config_dict, model_from_checkpoint, save_checkpoint
-from .distributed import barrier, broadcast, distributed_setup
+from .distributed import barrier, broadcast, distributed_setup, distributed_teardown
 from .errors import CheckpointError, TrainingError
 from .files import read_csv, write_csv
 from .losses import JointLoss, joint_loss_for
@@ -158,8 +158,7 @@ def setup(cfg: TrainConfig) -> Run:
     device = resolve_device(cfg.device)
     rank, world = distributed_setup(device)
     if device.type == "cuda" and world > 1:
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-        torch.cuda.set_device(device)
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))  # set by distributed_setup
     main, out = rank == 0, Path(cfg.out)
     if main:
         out.mkdir(parents=True, exist_ok=True)
@@ -206,8 +205,13 @@ def setup(cfg: TrainConfig) -> Run:
     if cfg.compile:
         run.train_model = torch.compile(model)
     if world > 1:
+        if cfg.sync_bn:  # BatchNorm statistics over the global batch, not each rank's few images
+            run.train_model = nn.SyncBatchNorm.convert_sync_batchnorm(run.train_model)
+        # An ablation can leave modules out of the forward pass (no IA and no deep supervision: the edge
+        # branch); DDP must then look for parameters without gradients, which costs a pass per step.
         run.train_model = nn.parallel.DistributedDataParallel(
-            run.train_model, device_ids=[device.index] if device.type == "cuda" else None)
+            run.train_model, device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=any(v is False for v in cfg.model_overrides.values()))
     if cfg.workers > 0 and hasattr(train_set, "preload"):
         # Each epoch's DataLoader starts fresh worker processes, and a cache filled inside a worker dies
         # with it: decode everything once here (in parallel), so that every worker starts with it.
@@ -372,11 +376,15 @@ def fit(cfg: TrainConfig) -> FitResult:
                 print(f"epoch {epoch + 1}: train loss {row['train_loss']:.4f}  val loss {val['loss']:.4f}  "
                       f"val Dice {val['dice']:.4f}  ({row['seconds']:.1f}s)")
         stopped_early = _stop_reason(cfg, run, epoch, time.perf_counter() - started + row["seconds"])
+        if broadcast(float(bool(stopped_early)), run.device, run.world):  # rank 0's clock decides for all
+            stopped_early = stopped_early or "stopped with rank 0"
+        else:
+            stopped_early = None
         if stopped_early:
             if run.main and cfg.progress and "budget" in stopped_early:
                 print(stopped_early)
             break
-    barrier(run.world)
+    distributed_teardown(run.world)
     return FitResult(run.model, run.history, run.best_path, run.last_path, run.best_score, stopped_early)
 
 

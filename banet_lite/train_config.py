@@ -35,6 +35,7 @@ class TrainConfig:
     channels_last: bool = True
     cpu_fast_path: bool = True  # CPU, paper: wide convs' weight gradients as GEMMs, fused Adam (train.py)
     workers: int = 0  # DataLoader worker processes (> 0: the images are decoded once, up front)
+    sync_bn: bool = False  # several GPUs: BatchNorm over the global batch (for small per-rank batches)
     augment: bool = True
     aug_strength: float = 1.0
     val_fraction: float = 0.1

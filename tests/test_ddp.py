@@ -88,3 +88,42 @@ def test_ddp_two_processes_equal_one_process_on_the_global_batch(tmp_path):
         torch.testing.assert_close(rank0[name], value, rtol=1e-4, atol=1e-6, msg=name)
         moved += int(not torch.equal(value, initial[name]))
     assert moved > 10  # the steps did change the weights
+
+
+FIT_WORKER = textwrap.dedent('''
+    import json, os, sys
+    import banet_lite as bl
+    from banet_lite.train import TrainConfig, fit
+
+    rank = int(os.environ["RANK"])
+    # The ranks' clocks disagree: rank 0's budget is spent after the first epoch, rank 1's never is.
+    # Deciding alone, rank 1 would start epoch 2 and wait forever for rank 0 in DDP's first all-reduce.
+    budget = 1e-6 if rank == 0 else 1e9
+    # No IA and no deep supervision: the edge branch takes no part in the loss (DDP must be told).
+    cfg = TrainConfig(preset="tiny", epochs=3, batch_size=4, img_size=32, synthetic_train=16, seed=3,
+                      out=os.environ["OUT_DIR"] + "/run", progress=False, time_budget=budget,
+                      model_overrides={"use_ia": False, "deep_supervision": False})
+    result = fit(cfg)
+    with open(os.path.join(os.environ["OUT_DIR"], f"fit{rank}.json"), "w") as f:
+        json.dump({"epochs": len(result.history), "stopped": result.stopped_early,
+                   "lr": result.history[-1]["lr"] if rank == 0 else None}, f)
+''')
+
+
+def test_ddp_fit_stops_on_rank_0s_clock_and_trains_an_ablation_with_unused_modules(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    script = tmp_path / "fit_worker.py"
+    script.write_text(FIT_WORKER)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OUT_DIR": str(tmp_path)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+           "--master_port", str(port), str(script)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    import json
+
+    ranks = [json.loads((tmp_path / f"fit{r}.json").read_text()) for r in (0, 1)]
+    assert [r["epochs"] for r in ranks] == [1, 1]  # both left after rank 0's first epoch
+    assert "budget" in ranks[0]["stopped"] and ranks[1]["stopped"] == "stopped with rank 0"
+    assert (tmp_path / "run" / "best.pt").is_file() and (tmp_path / "run" / "last.pt").is_file()
