@@ -77,11 +77,15 @@ def main():
     parser.add_argument("--runs", default="runs/payoff", help="where the runs' checkpoints go")
     parser.add_argument("--results", default=str(RESULTS))
     parser.add_argument("--report", action="store_true", help="print the tables from --results; no training")
+    parser.add_argument("--into", help="with --report: replace the payoff section of this Markdown file (RESULTS.md)")
     args = parser.parse_args()
 
     results = Path(args.results)
     if args.report:
-        print(report(load(results)))
+        text = report(load(results))
+        if args.into:
+            write_section(Path(args.into), text)
+        print(text)
         return
     if not args.dataset:
         parser.error("--dataset is required (or --report)")
@@ -157,8 +161,37 @@ def summarize(runs: list[dict]) -> list[dict]:
     return rows
 
 
+BEGIN, END = "<!-- payoff.py --report: begin -->", "<!-- payoff.py --report: end -->"
+
+
+def write_section(path: Path, text: str) -> None:
+    """Put `text` between the BEGIN and END markers of a Markdown file (appended with them if absent)."""
+    old = path.read_text()
+    block = f"{BEGIN}\n{text}\n{END}"
+    if BEGIN in old and END in old:
+        new = old[: old.index(BEGIN)] + block + old[old.index(END) + len(END):]
+    else:
+        new = old.rstrip("\n") + "\n\n" + block + "\n"
+    atomic_write(path, new.encode())
+
+
 def report(runs: list[dict]) -> str:
-    lines = ["| dataset | variant | seeds | Dice | boundary F (2 px) | HD95 (px) |", "|---|---|---:|---:|---:|---:|"]
+    """Each dataset's command, budget and machine, then mean ± sd per variant (Markdown)."""
+    lines = []
+    for dataset in dict.fromkeys(r["dataset"] for r in runs):
+        sel = [r for r in runs if r["dataset"] == dataset]
+        recipe = sel[0]["recipe"]
+        commands = sorted({r["command"] for r in sel})
+        minutes = {v: statistics.mean(r["minutes"] for r in sel if r["variant"] == v)
+                   for v in dict.fromkeys(r["variant"] for r in sel)}
+        lines += [f"- **{dataset}**: {recipe['epochs']} epochs at {recipe['img_size']} px, "
+                  f"batch {recipe['batch_size']}, lr {recipe['lr']:g}, {sel[0]['n_test']} test images; "
+                  f"{sel[0]['machine']}; "
+                  f"{min(r['date'] for r in sel)}; wall minutes per run (shared CPU): "
+                  + ", ".join(f"{v} {m:.1f}" for v, m in minutes.items()) + "; "
+                  + "; ".join(f"`{c}`" for c in commands)]
+    lines += ["", "| dataset | variant | seeds | Dice | boundary F (2 px) | HD95 (px) |",
+              "|---|---|---:|---:|---:|---:|"]
     for row in summarize(runs):
         cells = [f"{row[k]:.{1 if k == 'hd95' else 3}f} ± {row[k + '_sd']:.{1 if k == 'hd95' else 3}f}"
                  for k in ("dice", "boundary_f", "hd95")]
