@@ -13,6 +13,7 @@ than Adam: Adam divides by sqrt(v), which turns float-rounding differences of ne
 full-size steps; SGD keeps the comparison linear.
 """
 
+import json
 import os
 import socket
 import subprocess
@@ -67,17 +68,22 @@ def steps(model, images, masks, n=2):
         optimizer.step()
 
 
-def test_ddp_two_processes_equal_one_process_on_the_global_batch(tmp_path):
+def torchrun(worker: str, tmp_path, timeout: float) -> None:
+    """Run `worker` (Python source) as 2 processes under torch.distributed.run on a free local port."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     script = tmp_path / "worker.py"
-    script.write_text(WORKER)
+    script.write_text(worker)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TEST_DIR": os.path.dirname(__file__), "OUT_DIR": str(tmp_path)}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
            "--master_port", str(port), str(script)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def test_ddp_two_processes_equal_one_process_on_the_global_batch(tmp_path):
+    torchrun(WORKER, tmp_path, timeout=240)
 
     single = make_model()
     steps(single, *global_batch())
@@ -111,18 +117,7 @@ FIT_WORKER = textwrap.dedent('''
 
 
 def test_ddp_fit_stops_on_rank_0s_clock_and_trains_an_ablation_with_unused_modules(tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    script = tmp_path / "fit_worker.py"
-    script.write_text(FIT_WORKER)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "OUT_DIR": str(tmp_path)}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-           "--master_port", str(port), str(script)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    import json
-
+    torchrun(FIT_WORKER, tmp_path, timeout=300)
     ranks = [json.loads((tmp_path / f"fit{r}.json").read_text()) for r in (0, 1)]
     assert [r["epochs"] for r in ranks] == [1, 1]  # both left after rank 0's first epoch
     assert "budget" in ranks[0]["stopped"] and ranks[1]["stopped"] == "stopped with rank 0"
