@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 import banet_lite as bl
+from banet_lite import exercise_answers as answers
 from banet_lite import exercises
 
 
@@ -48,16 +49,123 @@ def test_reference_to_ours_gives_the_reference_pee_function():
     pool = [torch.nn.AvgPool2d(k, stride=1, padding=k // 2) for k in (5, 7)]  # the reference's pooling
     reference = F.conv2d(torch.cat([f, pool[0](f), pool[1](f)], 1), w)
     ours = F.conv2d(torch.cat([f, *bl.pee.pyramid_edges(f, (5, 7), "zero_padding")], 1),
-                    exercises._ours_from_reference(w))
+                    answers.ours_from_reference(w))
     torch.testing.assert_close(ours, reference, atol=1e-5, rtol=1e-5)
 
 
 def test_stage_sizes_and_pos_weight_answers_on_their_own_terms():
     with torch.device("meta"):
         feats = bl.build_model("paper").backbone(torch.zeros(1, 3, 100, 100))
-    assert exercises._stage_sizes(100, 8) == [f.shape[-1] for f in feats] == [25, 13, 13, 13]
+    assert answers.stage_sizes(100, 8) == [f.shape[-1] for f in feats] == [25, 13, 13, 13]
     masks = torch.zeros(1, 1, 10, 10)
     masks[..., 3:7, 3:7] = 1  # band: the 6x6 square minus its 2x2 core = 32 pixels of 100
-    assert exercises._balanced_pos_weight(masks) == pytest.approx(68 / 32)
+    assert answers.balanced_pos_weight(masks) == pytest.approx(68 / 32)
     pred = np.zeros((8, 8), bool)
-    assert exercises._dice_jaccard(pred, pred) == (1.0, 1.0)
+    assert answers.dice_jaccard(pred, pred) == (1.0, 1.0)
+
+
+ARITHMETIC = {"stage_sizes", "separable_params", "ia_blocks_params"}  # answers that are a count or a size
+
+
+def test_at_most_a_third_are_arithmetic_and_every_block_is_built():
+    names = set(exercises.EXERCISES)
+    assert ARITHMETIC <= names and 3 * len(ARITHMETIC) <= len(names)
+    built = {n for n, e in exercises.EXERCISES.items() if e.kind == "module"}
+    assert built == {"build_pee", "build_mtl_stage", "build_cff", "build_aspp", "assemble_tiny"}
+
+
+class _Broken:
+    """Plausible wrong answers to the build-it exercises: the library's module with one slip."""
+
+    class PEEWithoutReLU(answers.PEEAnswer):  # the fusion unit's leading ReLU forgotten
+        def forward(self, f):
+            edges = torch.cat(bl.pee.pyramid_edges(f, self.kernels, self.border_rule), 1)
+            return self.fuse[1:](self.squeeze(torch.cat([f, edges], 1))), edges
+
+    class StageWithSigmoidGate(answers.MiniMTLStageAnswer):  # gate sigmoid(A s) instead of 1 - sigmoid(A s)
+        def forward(self, x):
+            e, s = self.edge_branch(x), self.seg_branch(x)
+            E = e + torch.sigmoid(self.ia.attend_edge(e)) * s
+            S = s + torch.sigmoid(self.ia.attend_seg(s)) * e
+            return S, self.seg_head(S), self.edge_head(E)
+
+    class CFFNearestResize(answers.CFFAnswer):  # nearest instead of bilinear, align_corners=True
+        def forward(self, feats):
+            i, s_i = self.stage, feats[self.stage]
+            got = 0
+            for j, s_j in enumerate(feats):
+                if j != i:
+                    s_j = F.interpolate(s_j, size=s_i.shape[-2:], mode="nearest")
+                    got = got + torch.sigmoid(self.convs[j](s_j)) * s_j
+            return s_i + (1 - torch.sigmoid(self.convs[i](s_i))) * got
+
+    class ASPPWithoutImagePool(bl.ASPP):  # the image-pooling branch left out of the concatenation
+        def forward(self, x):
+            views = [b(x) for b in self.branches]
+            return self.project(torch.cat(views + [torch.zeros_like(views[0])], 1))
+
+    class TinyWithoutCFF(answers.TinyBANetAnswer):  # CFF built but its output not used
+        def forward(self, x):
+            self.cff, cff = None, self.cff
+            try:
+                return super().forward(x)
+            finally:
+                self.cff = cff
+
+
+@pytest.mark.parametrize("name, wrong", [
+    ("build_pee", _Broken.PEEWithoutReLU), ("build_mtl_stage", _Broken.StageWithSigmoidGate),
+    ("build_cff", _Broken.CFFNearestResize), ("build_aspp", _Broken.ASPPWithoutImagePool),
+    ("assemble_tiny", _Broken.TinyWithoutCFF),
+    ("joint_loss", lambda logits, sm, se, mask, w: answers.joint_loss(logits, sm, se, mask, None)),
+])
+def test_a_plausible_wrong_module_fails(name, wrong, capsys):
+    assert not exercises.check(name, wrong)
+    assert f"❌ {name}: input " in capsys.readouterr().out
+
+
+def test_module_weights_load_by_creation_order_and_misfits_are_named(capsys):
+    class RenamedASPP(torch.nn.Module):  # the library's ASPP under other attribute names
+        def __init__(self, c_in, dim, rates):
+            super().__init__()
+            lib = bl.ASPP(c_in, dim, rates)
+            self.b, self.p, self.out = lib.branches, lib.image_pool, lib.project
+            self._lib = [lib]
+
+        def forward(self, x):
+            lib = self._lib[0]
+            lib.branches, lib.image_pool, lib.project = self.b, self.p, self.out
+            return lib(x)
+
+    assert exercises.check("build_aspp", RenamedASPP)
+
+    class TooNarrow(torch.nn.Module):
+        def __init__(self, dim, kernels, border_rule):
+            super().__init__()
+            self.squeeze = torch.nn.Conv2d(2 * dim, dim, 1, bias=False)  # forgot F' itself: 2R -> R
+
+    capsys.readouterr()
+    assert not exercises.check("build_pee", TooNarrow)
+    assert "tensor 1 in creation order is squeeze.weight (4, 8, 1, 1); the library's is squeeze.weight " \
+           "(4, 12, 1, 1)" in capsys.readouterr().out
+
+
+def test_a_stub_module_is_not_done_yet(capsys):
+    class Stub(torch.nn.Module):
+        def __init__(self, dim, stage):
+            raise NotImplementedError
+
+    assert not exercises.check("build_cff", Stub)
+    assert capsys.readouterr().out == "✏️ build_cff: not done yet (the stub raises NotImplementedError)\n"
+
+
+def test_reveal_compares_a_guess_with_the_answer(capsys):
+    exercises.reveal(None, 0.25)
+    exercises.reveal(0.24, 0.25)
+    exercises.reveal(0.5, 0.25)
+    exercises.reveal("frame", "frame")
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("The answer: 0.25.")
+    assert out[1] == "✅ right: you guessed 0.24; the answer is 0.25."
+    assert out[2] == "❌ not quite: you guessed 0.5; the answer is 0.25."
+    assert out[3].startswith("✅ right")
