@@ -43,15 +43,22 @@ def edge_target(mask: Tensor, border_rule: str = "exclude_padding") -> Tensor:
     return ((y - local_mean).abs() > 1e-6).float()
 
 
-def cross_entropy(logits: Tensor, target: Tensor, pos_weight: float | None = None) -> Tensor:
-    """BCE for K == 1, softmax CE for K >= 2; target (B, 1, H, W) integer-valued labels."""
+def class_weights(logits: Tensor, pos_weight: float) -> Tensor:
+    """The weight tensor `cross_entropy` applies for `pos_weight`, on the logits' device and dtype:
+    the scalar pos_weight for K == 1, else [1, pos_weight, ..., pos_weight] (class 0 = background keeps 1)."""
     if logits.shape[1] == 1:
-        pw = None if pos_weight is None else logits.new_tensor(pos_weight)
-        return F.binary_cross_entropy_with_logits(logits, target.float(), pos_weight=pw)
-    weight = None
-    if pos_weight is not None:  # class 0 = background keeps weight 1
-        weight = logits.new_tensor([1.0] + [pos_weight] * (logits.shape[1] - 1))
-    return F.cross_entropy(logits, target[:, 0].long(), weight=weight)
+        return logits.new_tensor(pos_weight)
+    return logits.new_tensor([1.0] + [pos_weight] * (logits.shape[1] - 1))
+
+
+def cross_entropy(logits: Tensor, target: Tensor, pos_weight: float | Tensor | None = None) -> Tensor:
+    """BCE for K == 1, softmax CE for K >= 2; target (B, 1, H, W) integer-valued labels. `pos_weight`: a
+    float, or the tensor `class_weights` made of it (JointLoss keeps that one, not one per step)."""
+    if pos_weight is not None and not isinstance(pos_weight, Tensor):
+        pos_weight = class_weights(logits, pos_weight)
+    if logits.shape[1] == 1:
+        return F.binary_cross_entropy_with_logits(logits, target.float(), pos_weight=pos_weight)
+    return F.cross_entropy(logits, target[:, 0].long(), weight=pos_weight)
 
 
 def soft_dice_loss(logits: Tensor, target: Tensor, smooth: float = 1.0) -> Tensor:
@@ -77,6 +84,17 @@ class JointLoss(nn.Module):
         self.border_rule = border_rule  # of the boundary target; fit passes the model's own
         self.side_weights = [float(side_weights)] * 4 if isinstance(side_weights, (int, float)) else list(side_weights)
         self.dice_weight, self.edge_weight, self.edge_pos_weight = dice_weight, edge_weight, edge_pos_weight
+        self._edge_class_weights: dict[tuple, Tensor] = {}  # per (device, dtype, K): built once, not per step
+
+    def edge_class_weights(self, logits: Tensor) -> Tensor | None:
+        """`class_weights` for the side edge loss, made once per device, dtype and class count (a tensor
+        built each step would be a small host-to-device copy in every step)."""
+        if self.edge_pos_weight is None:
+            return None
+        key = (logits.device, logits.dtype, logits.shape[1])
+        if key not in self._edge_class_weights:
+            self._edge_class_weights[key] = class_weights(logits, self.edge_pos_weight)
+        return self._edge_class_weights[key]
 
     def forward(self, out, mask: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         """out: SegmentationOutput; mask (B, 1, H, W) in {0, 1} -> (total, named parts)."""
@@ -93,7 +111,7 @@ class JointLoss(nn.Module):
             if softmax:
                 boundary = boundary.long()
             seg = [cross_entropy(s, mask) for s in out.side_masks]
-            edge = [cross_entropy(e, boundary, self.edge_pos_weight) for e in out.side_edges]
+            edge = [cross_entropy(e, boundary, self.edge_class_weights(e)) for e in out.side_edges]
             parts["side_seg"] = sum(w * l for w, l in zip(self.side_weights, seg))
             parts["side_edge"] = sum(w * l for w, l in zip(self.side_weights, edge))
             total = total + parts["side_seg"] + self.edge_weight * parts["side_edge"]
