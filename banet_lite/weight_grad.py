@@ -53,6 +53,11 @@ def gemm_weight_grad(x: torch.Tensor, grad_out: torch.Tensor, kernel_size: tuple
     (kh, kw), (d_h, d_w), (p_h, p_w) = kernel_size, dilation, padding
     c_out, c_in = grad_out.shape[1], x.shape[1]
     (H, W), (H_out, W_out) = x.shape[2:], grad_out.shape[2:]
+    expected = (H + 2 * p_h - d_h * (kh - 1), W + 2 * p_w - d_w * (kw - 1))  # stride 1
+    if (H_out, W_out) != expected:
+        raise ValueError(f"gemm_weight_grad: grad_out is {H_out}x{W_out}, but a stride-1 {kh}x{kw} convolution "
+                         f"(dilation {d_h, d_w}, padding {p_h, p_w}) of a {H}x{W} input gives "
+                         f"{expected[0]}x{expected[1]}")
     x_rows = x.permute(0, 2, 3, 1)  # (B, H, W, C_in): a view when x is channels_last
     g_rows = grad_out.permute(0, 2, 3, 1)  # (B, H', W', C_out)
     dw = x.new_zeros(c_out, kh, kw, c_in)  # channels_last layout, as the model's weights
@@ -99,7 +104,8 @@ def _forward(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     if not (torch.is_grad_enabled() and conv.weight.requires_grad):
         return nn.Conv2d.forward(conv, x)  # evaluation, frozen weights: nothing changes
     weight, bias = conv.weight, conv.bias
-    if torch.is_autocast_enabled(x.device.type):  # what autocast does for conv2d: cast to its dtype
+    if torch.is_autocast_enabled(x.device.type) and x.dtype != torch.float64:
+        # what autocast does for conv2d: cast to its dtype (float64 it leaves alone, and so do we)
         dtype = torch.get_autocast_dtype(x.device.type)
         x, weight = x.to(dtype), weight.to(dtype)
         bias = bias.to(dtype) if bias is not None else None
@@ -117,8 +123,10 @@ def eligible(module: nn.Module, min_in_channels: int = MIN_IN_CHANNELS) -> bool:
 @contextmanager
 def gemm_weight_grads(model: nn.Module, enabled: bool = True, min_in_channels: int = MIN_IN_CHANNELS):
     """Within the block, the model's eligible convolutions compute their weight gradient as matrix
-    products; afterwards they are plain nn.Conv2d again. Yields how many convolutions it switched."""
-    convs = [m for m in model.modules() if eligible(m, min_in_channels)] if enabled else []
+    products; afterwards they are plain nn.Conv2d again. Yields how many convolutions it switched. Blocks
+    nest: an inner block leaves the convolutions an outer block switched to the outer one."""
+    convs = [m for m in model.modules() if eligible(m, min_in_channels) and "forward" not in m.__dict__] \
+        if enabled else []
     for conv in convs:
         conv.forward = types.MethodType(_forward, conv)  # this instance only; the class is untouched
     try:

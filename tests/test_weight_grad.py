@@ -124,3 +124,20 @@ def test_fit_on_the_fast_path_uses_fused_adam_and_leaves_plain_convolutions(tmp_
         runs[fast] = btrain.train_one_epoch(run, 0), run.model
     assert not any("forward" in m.__dict__ for m in runs[True][1].modules())
     assert runs[True][0]["train_loss"] == pytest.approx(runs[False][0]["train_loss"], rel=1e-3)
+
+
+def test_guards_float64_under_autocast_nesting_and_a_wrong_output_size():
+    torch.manual_seed(0)
+    conv = nn.Conv2d(256, 8, 3, padding=2, dilation=2).double()
+    x = torch.randn(1, 256, 6, 6, dtype=torch.float64, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # autocast leaves float64 alone: so must the fast path
+        y0 = conv(x)
+        with gemm_weight_grads(conv) as outer:
+            with gemm_weight_grads(conv) as inner:  # nested: the inner block switches nothing more
+                assert (outer, inner) == (1, 0)
+                y1 = conv(x)
+            assert "forward" in conv.__dict__  # still the outer block's
+    assert "forward" not in conv.__dict__
+    assert y1.dtype == y0.dtype == torch.float64 and torch.equal(y1, y0)
+    with pytest.raises(ValueError, match="grad_out is 5x6, but a stride-1 3x3 convolution .* gives 6x6"):
+        gemm_weight_grad(x, torch.randn(1, 8, 5, 6, dtype=torch.float64), (3, 3), (2, 2), (2, 2))
