@@ -9,28 +9,56 @@ A checkpoint is a dict of plain types and tensors, so it loads with `torch.load(
     train_config the run's TrainConfig as a dict (seed and val_fraction rebuild its split)
     optimizer, scheduler, scaler, epoch, best_score, history, rng: what an exact resume needs
                  (last.pt only: best.pt keeps the weights, not the optimizer's state)
+
+`fit` writes them through `save_epoch` (best.pt when validation improves; last.pt every `checkpoint_every`
+epochs and when the run ends) and `save_checkpoint` (torch.save to a local temporary file, then one copy
+and an atomic rename into the output folder); `resume` reads last.pt back into a run.
 """
 
 from __future__ import annotations
 
-import io
 import os
+import shutil
+import tempfile
+from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from .errors import CheckpointError, MissingFileError
-from .files import atomic_write
+from .files import atomic_write, write_csv
 from .model import build_model, config_from_dict
 from .utils import resolve_device
 
+if TYPE_CHECKING:  # the run these functions save and resume (train.py imports this module)
+    from . import train
+
 
 def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
-    """Write atomically and to disk (fsync): a crash mid-write never leaves a broken checkpoint behind."""
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    atomic_write(path, buffer.getbuffer(), fsync=True)
+    """Write `state` to `path` atomically and to disk: a crash mid-write never leaves a broken checkpoint.
+
+    One rule wherever `path` is: `torch.save` writes a file in the local temporary folder
+    (`tempfile.gettempdir()`), which is then copied in one sequential pass to `.<name>.<pid>.tmp` next to
+    `path`, fsynced and renamed over `path` (`files.atomic_write`). torch.save writes many small pieces;
+    on a slow or mounted output folder (a Google Drive mount, a network disk) that is far slower than
+    one copy, and the training process would wait on it. A reader of `path` sees the old file or the new one.
+    """
+    fd, local = tempfile.mkstemp(prefix=f".{Path(path).name}.", suffix=".local")
+    os.close(fd)
+    try:
+        torch.save(state, local)
+        atomic_write(path, lambda tmp: _copy_to_disk(local, tmp))
+    finally:
+        os.unlink(local)
+
+
+def _copy_to_disk(src: str | os.PathLike, dst: Path) -> None:
+    """Copy `src` to `dst` and fsync it: its bytes are on the disk before atomic_write renames it."""
+    shutil.copyfile(src, dst)
+    with open(dst, "rb+") as f:
+        os.fsync(f.fileno())
 
 
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
@@ -65,3 +93,52 @@ def load_model(checkpoint: str | os.PathLike, device: str = "auto") -> tuple[nn.
     ckpt = load_checkpoint(checkpoint)
     model = model_from_checkpoint(ckpt).to(resolve_device(device)).eval()
     return model, ckpt
+
+
+# ------------------------------------------------------------------- a training run's checkpoints
+def checkpoint_state(run: train.Run, epoch: int) -> dict:
+    """The whole state of a training run (train.py's Run) after `epoch` epochs: what `resume` needs to
+    continue bit for bit."""
+    rng = {"torch": torch.get_rng_state()}
+    if run.device.type == "cuda":
+        rng["cuda"] = torch.cuda.get_rng_state(run.device)
+    return {"model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
+            "scheduler": run.scheduler.state_dict(), "scaler": run.scaler.state_dict(), "epoch": epoch,
+            "best_score": run.best_score, "config": model_config_dict(run.model, run.cfg.preset),
+            "train_config": asdict(run.cfg), "img_size": run.cfg.img_size, "history": run.history, "rng": rng}
+
+
+def weights_state(run: train.Run, epoch: int) -> dict:
+    """What `best.pt` holds: what evaluate and predict need (weights, config, input size, the run's
+    settings and record), not the optimizer's state (two thirds of `last.pt` for Adam)."""
+    full = checkpoint_state(run, epoch)
+    return {k: full[k] for k in ("model", "epoch", "best_score", "config", "train_config", "img_size", "history")}
+
+
+def resume(run: train.Run, path: str | os.PathLike) -> None:
+    """Put a freshly set-up run back into the state `last.pt` at `path` holds."""
+    ckpt = load_checkpoint(path, map_location=run.device)
+    if "optimizer" not in ckpt:
+        raise CheckpointError(f"{path}: holds the weights only (a best.pt); resume from the run's last.pt")
+    run.model.load_state_dict(ckpt["model"])
+    run.optimizer.load_state_dict(ckpt["optimizer"])
+    run.scheduler.load_state_dict(ckpt["scheduler"])
+    if ckpt["scaler"] and run.scaler.is_enabled():  # empty when saved without float16 (CPU, bfloat16)
+        run.scaler.load_state_dict(ckpt["scaler"])
+    run.start_epoch, run.best_score, run.history = ckpt["epoch"], ckpt["best_score"], list(ckpt["history"])
+    torch.set_rng_state(ckpt["rng"]["torch"].cpu())
+    if "cuda" in ckpt["rng"] and run.device.type == "cuda":
+        torch.cuda.set_rng_state(ckpt["rng"]["cuda"].cpu(), run.device)
+    if run.main:
+        print(f"resumed from {path} at epoch {run.start_epoch} (best val Dice {run.best_score:.4f})")
+
+
+def save_epoch(run: train.Run, epoch: int, score: float, last: bool = True) -> None:
+    """Rank 0, after each epoch: best.pt (weights) when the validation Dice beats every earlier one, last.pt
+    (the whole state) when `last` (every `checkpoint_every` epochs, and when the run ends), history.csv."""
+    if score > run.best_score:
+        run.best_score = score
+        save_checkpoint(run.best_path, weights_state(run, epoch))
+    if last:
+        save_checkpoint(run.last_path, checkpoint_state(run, epoch))
+    write_csv(run.out / "history.csv", run.history)

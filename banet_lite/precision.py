@@ -70,3 +70,49 @@ def amp_settings(device_type: str, enabled: bool = True, capability: tuple[int, 
     if capability is not None and tuple(capability) >= (8, 0):
         return torch.bfloat16, False
     return torch.float16, True
+
+
+# ------------------------------------------------------------------- float16: the steps a GradScaler skips
+# Under float16 a GradScaler skips the optimizer step whose gradients are not finite and halves its scale:
+# a few such steps early on are how it finds its scale, not a fault. Training stops only when this many
+# steps in a row were skipped (the scale has been halved 100 times: the gradients are not finite at any scale).
+MAX_SKIPPED_IN_A_ROW = 100
+
+
+class SkippedSteps:
+    """The steps a float16 GradScaler skipped, counted on the device (no host sync per step): `epoch`
+    (reset by `new_epoch`) and `in_a_row` (carried across epochs). Read them with the loss, once per log
+    interval (`check_skipped`)."""
+
+    def __init__(self, device: torch.device):
+        self.epoch = torch.zeros((), dtype=torch.int64, device=device)
+        self.in_a_row = torch.zeros((), dtype=torch.int64, device=device)
+
+    def new_epoch(self) -> None:
+        self.epoch = torch.zeros_like(self.epoch)
+
+    def add(self, skipped: torch.Tensor) -> None:
+        """Count one step: `skipped` a bool tensor (the scale went down)."""
+        self.epoch = self.epoch + skipped
+        self.in_a_row = torch.where(skipped, self.in_a_row + 1, torch.zeros_like(self.in_a_row))
+
+
+def scaler_step(scaler: torch.amp.GradScaler, optimizer: torch.optim.Optimizer, skips: SkippedSteps | None) -> None:
+    """`scaler.step` and `scaler.update`, counting a skipped step in `skips`: the GradScaler lowers its
+    scale exactly when it skipped the step (found non-finite gradients). The scale is compared on the
+    device (`_scale`, the tensor `get_scale()` would copy to the host, waiting for the GPU every step)."""
+    scaler.step(optimizer)
+    if skips is None or not scaler.is_enabled():
+        scaler.update()
+        return
+    before = scaler._scale.clone()
+    scaler.update()
+    skips.add(scaler._scale < before)
+
+
+def check_skipped(in_a_row: int, limit: int = MAX_SKIPPED_IN_A_ROW) -> str | None:
+    """Why float16 training cannot go on (the last `limit` or more steps were all skipped), else None."""
+    if in_a_row < limit:
+        return None
+    return (f"the float16 GradScaler skipped the last {in_a_row} steps in a row (non-finite gradients at every "
+            f"loss scale)")

@@ -35,7 +35,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -44,21 +44,25 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from . import data as bdata
 from .backbone import describe_weights, fetch_imagenet_weights, load_pretrained_backbone
-from .checkpoint import load_checkpoint, model_config_dict, model_from_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint, model_config_dict, model_from_checkpoint, resume, save_checkpoint, save_epoch
 from .distributed import barrier, broadcast, distributed_setup, distributed_teardown
-from .errors import CheckpointError, TrainingError
+from .errors import TrainingError
 from .files import read_csv, write_csv
 from .losses import JointLoss, joint_loss_for
 from .metrics import batch_scores
 from .model import build_model
-from .precision import amp_settings, cpu_has_native_bf16
-from .train_config import TrainConfig
+from .output import logits_to_mask
+from .precision import SkippedSteps, amp_settings, check_skipped, cpu_has_native_bf16, scaler_step
+from .train_config import TrainConfig, resolve_workers
 from .utils import resolve_device, seed_everything
 from .weight_grad import gemm_weight_grads
 
 CPU_FAST_PATH_PRESETS = ("paper",)  # use_cpu_fast_path: where it measured faster
 # the fast path needs torch 2.4+: fused Adam on CPU and torch.get_autocast_dtype arrived together there
 TORCH_HAS_CPU_FAST_PATH = hasattr(torch, "get_autocast_dtype")
+# Steps between read-outs of the running loss sums (progress bar, non-finite check): the training loop's one
+# wait for the device; within a step nothing is read back to the host.
+LOG_EVERY = 20
 
 # names that lived here before checkpoint.py, files.py, utils.py and train_config.py took them over
 __all__ = ["FitResult", "TrainConfig", "amp_settings", "build_datasets", "cpu_has_native_bf16", "evaluate_loss",
@@ -126,6 +130,7 @@ class Run:
     start_epoch: int = 0
     best_score: float = -1.0
     history: list | None = None
+    skips: SkippedSteps | None = None  # float16 with a GradScaler: the steps it skipped
 
     @property
     def main(self) -> bool:
@@ -156,6 +161,7 @@ def _load_backbone_weights(model: nn.Module, cfg: TrainConfig, main: bool, world
 def setup(cfg: TrainConfig) -> Run:
     """Devices, processes, data, model, optimizer, schedule and precision; the resumed state if asked."""
     device = resolve_device(cfg.device)
+    cfg = replace(cfg, workers=resolve_workers(cfg.workers, device.type))  # None (auto) -> a number
     rank, world = distributed_setup(device)
     if device.type == "cuda" and world > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))  # set by distributed_setup
@@ -199,7 +205,8 @@ def setup(cfg: TrainConfig) -> Run:
                              edge_weight=cfg.edge_weight)
 
     run = Run(cfg, device, rank, world, out, model, model, train_set, val_set, sampler, optimizer, scheduler,
-              scaler, loss_fn, amp_dtype, memory_format, drop_last, history=[])
+              scaler, loss_fn, amp_dtype, memory_format, drop_last, history=[],
+              skips=SkippedSteps(device) if use_scaler else None)
     if cfg.resume:
         resume(run, cfg.resume)
     if cfg.compile:
@@ -219,55 +226,11 @@ def setup(cfg: TrainConfig) -> Run:
     return run
 
 
-# ------------------------------------------------------------------- checkpoints
-def checkpoint_state(run: Run, epoch: int) -> dict:
-    """The whole state after `epoch` epochs: what `resume` needs to continue bit for bit (checkpoint.py)."""
-    rng = {"torch": torch.get_rng_state()}
-    if run.device.type == "cuda":
-        rng["cuda"] = torch.cuda.get_rng_state(run.device)
-    return {"model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
-            "scheduler": run.scheduler.state_dict(), "scaler": run.scaler.state_dict(), "epoch": epoch,
-            "best_score": run.best_score, "config": model_config_dict(run.model, run.cfg.preset),
-            "train_config": asdict(run.cfg), "img_size": run.cfg.img_size, "history": run.history, "rng": rng}
-
-
-def weights_state(run: Run, epoch: int) -> dict:
-    """What `best.pt` holds: what evaluate and predict need (weights, config, input size, the run's
-    settings and record), not the optimizer's state (two thirds of `last.pt` for Adam)."""
-    full = checkpoint_state(run, epoch)
-    return {k: full[k] for k in ("model", "epoch", "best_score", "config", "train_config", "img_size", "history")}
-
-
-def resume(run: Run, path: str | os.PathLike) -> None:
-    ckpt = load_checkpoint(path, map_location=run.device)
-    if "optimizer" not in ckpt:
-        raise CheckpointError(f"{path}: holds the weights only (a best.pt); resume from the run's last.pt")
-    run.model.load_state_dict(ckpt["model"])
-    run.optimizer.load_state_dict(ckpt["optimizer"])
-    run.scheduler.load_state_dict(ckpt["scheduler"])
-    if ckpt["scaler"] and run.scaler.is_enabled():  # empty when saved without float16 (CPU, bfloat16)
-        run.scaler.load_state_dict(ckpt["scaler"])
-    run.start_epoch, run.best_score, run.history = ckpt["epoch"], ckpt["best_score"], list(ckpt["history"])
-    torch.set_rng_state(ckpt["rng"]["torch"].cpu())
-    if "cuda" in ckpt["rng"] and run.device.type == "cuda":
-        torch.cuda.set_rng_state(ckpt["rng"]["cuda"].cpu(), run.device)
-    if run.main:
-        print(f"resumed from {path} at epoch {run.start_epoch} (best val Dice {run.best_score:.4f})")
-
-
-def save_epoch(run: Run, epoch: int, score: float) -> None:
-    """Rank 0, after each epoch: best.pt (weights) when the validation Dice beats every earlier one, last.pt
-    (the whole state), history.csv."""
-    if score > run.best_score:
-        run.best_score = score
-        save_checkpoint(run.best_path, weights_state(run, epoch))
-    save_checkpoint(run.last_path, checkpoint_state(run, epoch))
-    write_csv(run.out / "history.csv", run.history)
-
-
 # ------------------------------------------------------------------------- epochs
 def train_one_epoch(run: Run, epoch: int) -> dict[str, float]:
-    """One pass over the training set; the mean of each loss term, the batch Dice and images/s."""
+    """One pass over the training set; the mean of each loss term, the batch Dice, images/s and, under
+    float16, the steps the GradScaler skipped. The sums stay on the device, read every LOG_EVERY steps
+    and at the end (`_read_out`): the GPU never waits for the host inside a step."""
     cfg, device = run.cfg, run.device
     if hasattr(run.train_set, "set_epoch"):
         run.train_set.set_epoch(epoch)  # augmentation draws from (seed, epoch, index)
@@ -278,18 +241,45 @@ def train_one_epoch(run: Run, epoch: int) -> dict[str, float]:
                         num_workers=cfg.workers, drop_last=run.drop_last,
                         pin_memory=device.type == "cuda", persistent_workers=False)
     run.train_model.train()
+    if run.skips is not None:
+        run.skips.new_epoch()
     started, sums, n_seen = time.perf_counter(), {}, 0
     bar = _progress(loader, run.main and cfg.progress, f"epoch {epoch + 1}/{cfg.epochs}")
     with gemm_weight_grads(run.model, enabled=use_cpu_fast_path(device.type, cfg)):
-        for images, masks in bar:
-            _train_step(run, epoch, images, masks, sums)
+        for step, (images, masks) in enumerate(bar, 1):
+            _train_step(run, images, masks, sums)
             n_seen += images.shape[0]
-            if hasattr(bar, "set_postfix"):
-                bar.set_postfix(loss=f"{sums['total'] / n_seen:.3f}", dice=f"{sums['dice'] / n_seen:.3f}")
-    seconds = time.perf_counter() - started  # every step ends in .item(): the GPU is done
-    return {"train_loss": sums["total"] / n_seen, "train_dice": sums["dice"] / n_seen,
-            **{f"train_{k}": v / n_seen for k, v in sums.items() if k not in ("total", "dice")},
-            "train_images_per_s": n_seen * run.world / seconds}  # all ranks; data loading included
+            if step % LOG_EVERY == 0 and hasattr(bar, "set_postfix"):
+                sofar = _read_out(run, epoch, sums)
+                bar.set_postfix(loss=f"{sofar['total'] / sofar.get('counted', n_seen):.3f}",
+                                dice=f"{sofar['dice'] / n_seen:.3f}")
+    sums = _read_out(run, epoch, sums)  # waits for the device: the time below is the epoch's
+    seconds = time.perf_counter() - started
+    skipped, counted = sums.pop("skipped", None), sums.pop("counted", n_seen)  # float16: the steps taken
+    row = {"train_loss": sums["total"] / counted if counted else math.nan, "train_dice": sums["dice"] / n_seen,
+           **{f"train_{k}": v / counted if counted else math.nan for k, v in sums.items()
+              if k not in ("total", "dice")},
+           "train_images_per_s": n_seen * run.world / seconds}  # all ranks; data loading included
+    return row if skipped is None else {**row, "train_skipped_steps": int(skipped)}
+
+
+def _read_out(run: Run, epoch: int, sums: dict[str, torch.Tensor]) -> dict[str, float]:
+    """The running sums on the host, in one sync, checked. A non-finite loss sum means some step's loss
+    was not finite: in float32 and bfloat16 training stops here, before the epoch's checkpoint; under
+    float16 the GradScaler skipped such steps (they are left out of the sums, `_train_step`), and training
+    stops only after MAX_SKIPPED_IN_A_ROW skipped steps in a row (precision.py)."""
+    tensors = dict(sums)
+    if run.skips is not None:
+        tensors.update(skipped=run.skips.epoch, skipped_in_a_row=run.skips.in_a_row)
+    values = dict(zip(tensors, torch.stack([t.double() for t in tensors.values()]).tolist()))
+    why = check_skipped(int(values.pop("skipped_in_a_row"))) if run.skips is not None else None
+    if why is None and not math.isfinite(values["total"]):
+        parts = {k: round(v, 4) for k, v in values.items() if k not in ("dice", "counted", "skipped")}
+        why = f"non-finite loss at epoch {epoch + 1} (its loss terms summed over the steps so far: {parts})"
+    if why:
+        raise TrainingError(f"{why}; stopped. The last good checkpoint is "
+                            f"{run.last_path if run.last_path.exists() else 'not written yet'}; try a lower --lr")
+    return values
 
 
 def use_cpu_fast_path(device_type: str, cfg: TrainConfig) -> bool:
@@ -306,28 +296,36 @@ def use_cpu_fast_path(device_type: str, cfg: TrainConfig) -> bool:
             and not cfg.compile and TORCH_HAS_CPU_FAST_PATH)
 
 
-def _train_step(run: Run, epoch: int, images: torch.Tensor, masks: torch.Tensor, sums: dict[str, float]) -> None:
-    """One optimiser step on a batch; adds the batch's loss terms and Dice (times its size) to `sums`."""
+def _train_step(run: Run, images: torch.Tensor, masks: torch.Tensor, sums: dict[str, torch.Tensor]) -> None:
+    """One optimiser step on a batch; adds the batch's loss terms and Dice (times its size) to `sums`, on
+    the device (float64, as the host's floats before): nothing here waits for the GPU."""
     device = run.device
     images = images.to(device, non_blocking=True, memory_format=run.memory_format)
     masks = masks.to(device, non_blocking=True)
     with torch.autocast(device.type, dtype=run.amp_dtype, enabled=run.amp_dtype is not None):  # None: float32
         out = run.train_model(images)
         total, parts = run.loss_fn(out, masks)
-    if not torch.isfinite(total):
-        raise TrainingError(
-            f"non-finite loss at epoch {epoch + 1} ({ {k: round(v.item(), 4) for k, v in parts.items()} }); "
-            f"stopped. The last good checkpoint is "
-            f"{run.last_path if run.last_path.exists() else 'not written yet'}; try a lower --lr")
     run.optimizer.zero_grad(set_to_none=True)
     run.scaler.scale(total).backward()
-    run.scaler.step(run.optimizer)
-    run.scaler.update()
+    scaler_step(run.scaler, run.optimizer, run.skips)  # float16: skips a non-finite step, and counts it
     run.scheduler.step()
     b = images.shape[0]
+    parts = {**parts, "total": total.detach()}  # the loss trained on: a non-finite one shows in the sums
+    if run.skips is not None:  # float16: the means are over the steps the GradScaler took
+        finite = torch.isfinite(parts["total"])
+        parts = {k: torch.where(finite, v, 0.0) for k, v in parts.items()}
+        sums["counted"] = sums.get("counted", 0.0) + finite.double() * b
     for k, v in parts.items():
-        sums[k] = sums.get(k, 0.0) + v.item() * b
-    sums["dice"] = sums.get("dice", 0.0) + sum(s["dice"] for s in batch_scores(out.logits.detach().float(), masks))
+        sums[k] = sums.get(k, 0.0) + v.double() * b
+    sums["dice"] = sums.get("dice", 0.0) + _dice_sum(out.logits.detach().float(), masks)
+
+
+def _dice_sum(logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """The sum of a batch's per-image hard Dice, on the device; metrics.dice's rule (an empty prediction
+    scores 1 when the target is empty too, else 0), in float64 as batch_scores computes it on the host."""
+    pred, target = logits_to_mask(logits), masks[:, 0] > 0.5
+    tp, fp, fn = ((a & b).flatten(1).sum(1).double() for a, b in ((pred, target), (pred, ~target), (~pred, target)))
+    return torch.where(tp + fp == 0, (fn == 0).double(), 2 * tp / (2 * tp + fp + fn).clamp_min(1)).sum()
 
 
 @torch.no_grad()
@@ -370,16 +368,17 @@ def fit(cfg: TrainConfig) -> FitResult:
                "seconds": time.perf_counter() - epoch_start, "train_images_per_s": train["train_images_per_s"]}
         run.history.append(row)
         score = broadcast(val.get("dice", 0.0), run.device, run.world)
-        if run.main:
-            save_epoch(run, epoch + 1, score)
-            if cfg.progress:
-                print(f"epoch {epoch + 1}: train loss {row['train_loss']:.4f}  val loss {val['loss']:.4f}  "
-                      f"val Dice {val['dice']:.4f}  ({row['seconds']:.1f}s)")
         stopped_early = _stop_reason(cfg, run, epoch, time.perf_counter() - started + row["seconds"])
         if broadcast(float(bool(stopped_early)), run.device, run.world):  # rank 0's clock decides for all
             stopped_early = stopped_early or "stopped with rank 0"
         else:
             stopped_early = None
+        if run.main:  # last.pt every checkpoint_every epochs, and always when the run ends
+            ends = stopped_early is not None or epoch + 1 == cfg.epochs
+            save_epoch(run, epoch + 1, score, last=ends or (epoch + 1) % cfg.checkpoint_every == 0)
+            if cfg.progress:
+                print(f"epoch {epoch + 1}: train loss {row['train_loss']:.4f}  val loss {val['loss']:.4f}  "
+                      f"val Dice {val['dice']:.4f}  ({row['seconds']:.1f}s)")
         if stopped_early:
             if run.main and cfg.progress and "budget" in stopped_early:
                 print(stopped_early)

@@ -7,9 +7,11 @@ backbone weights asked for.
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 
 from .config import training_defaults
+from .errors import ConfigError
 from .model import make_config, resolve_pretrained
 
 
@@ -34,7 +36,7 @@ class TrainConfig:
     compile: bool = False  # torch.compile the model
     channels_last: bool = True
     cpu_fast_path: bool = True  # CPU, paper: wide convs' weight gradients as GEMMs, fused Adam (train.py)
-    workers: int = 0  # DataLoader worker processes (> 0: the images are decoded once, up front)
+    workers: int | None = None  # DataLoader worker processes; None: auto (CUDA: min(4, CPUs per process); CPU: 0)
     sync_bn: bool = False  # several GPUs: BatchNorm over the global batch (for small per-rank batches)
     augment: bool = True
     aug_strength: float = 1.0
@@ -50,11 +52,16 @@ class TrainConfig:
     resume: str | None = None  # a checkpoint to continue from (last.pt)
     time_budget: float | None = None  # seconds; stops after the epoch in progress
     stop_after: int | None = None  # end this run after N epochs; the schedule still spans `epochs`
+    checkpoint_every: int = 1  # epochs between last.pt writes; also written at the end and when the run stops early
     progress: bool = True
     model_overrides: dict = field(default_factory=dict)  # e.g. {"use_pee": False}
 
     def resolved(self) -> TrainConfig:
         """A copy with the preset's training defaults filled in; "auto" weights resolved."""
+        if not (isinstance(self.checkpoint_every, int) and self.checkpoint_every >= 1):
+            raise ConfigError(f"checkpoint_every={self.checkpoint_every!r}: epochs between last.pt writes, 1 or more")
+        if self.workers is not None and not (isinstance(self.workers, int) and self.workers >= 0):
+            raise ConfigError(f"workers={self.workers!r}: DataLoader worker processes, 0 or more (None: auto)")
         defaults = training_defaults(self.preset)
         d = asdict(self)
         for name in ("epochs", "batch_size", "img_size", "lr"):
@@ -65,3 +72,15 @@ class TrainConfig:
         make_config(self.preset, **overrides)
         d["pretrained"] = resolve_pretrained(self.pretrained, self.preset, **overrides)  # "auto" -> "imagenet"/None
         return TrainConfig(**d)
+
+
+def resolve_workers(workers: int | None, device_type: str) -> int:
+    """DataLoader workers: `workers` when given; None (auto) is 0 on a CPU, where workers would take cores
+    from the training step itself, and on a GPU min(4, this process's share of the CPUs), so that decoding
+    and augmentation run beside the GPU (torchrun's LOCAL_WORLD_SIZE processes share the machine)."""
+    if workers is not None:
+        return workers
+    if device_type != "cuda":
+        return 0
+    per_process = (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    return max(0, min(4, per_process))
