@@ -55,7 +55,7 @@ class BANet(nn.Module):
     def forward(self, x: Tensor, return_maps: bool = False) -> SegmentationOutput:
         size = x.shape[-2:]  # (H, W)
         feats = self.backbone(x)  # 4 x (B, C_i, h_i, w_i)
-        maps: dict[str, list[Tensor]] = {}
+        maps: dict[str, list[Tensor]] = {"stages": feats} if return_maps else {}
         seg_feats, side_masks, side_edges = [], [], []
         for i, f in enumerate(feats):
             f = self.reduce[i](f)  # F'_i (B, R, h_i, w_i)

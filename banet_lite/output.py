@@ -23,7 +23,7 @@ class SegmentationOutput:
     logits: Tensor  # (B, K, H, W)
     side_masks: tuple[Tensor, ...] = ()  # 4 x (B, K, H, W), or () without deep supervision
     side_edges: tuple[Tensor, ...] = ()  # 4 x (B, K, H, W)
-    # with return_maps=True: name -> 4 per-stage maps: reduced (F'), pee_edge, edge_branch, seg_branch,
+    # with return_maps=True: name -> 4 per-stage maps: stages (x_i), reduced (F'), pee_edge, edge_branch, seg_branch,
     # ia_seg_to_edge, ia_edge_to_seg, seg_features (S), cff_gate, decoder_steps (d4, d3, d2, d1)
     maps: dict[str, tuple[Tensor, ...]] | None = None
 

@@ -114,3 +114,28 @@ def test_an_unknown_highlight_names_itself_and_the_valid_ones(bad):
 def test_only_ba_net_is_drawn():
     with pytest.raises(ValueError, match="U-Net baseline"):
         draw_network("unet")
+
+
+def test_the_layout_is_computed_without_drawing_and_fits_the_canvas():
+    """layout_network returns plain boxes, arrows and labels: every piece inside the 130 x 55 canvas, the
+    stage boxes of one row side by side without overlapping, and the shapes the network's maps report."""
+    from banet_lite.diagram_layout import layout_network, network_shapes
+
+    net = meta_model("tiny")
+    lay = layout_network(net, img_size=96)
+    assert lay.title == f"BA-Net (tiny preset): {format_count(bl.count_parameters(net))} parameters"
+    for b in lay.boxes:
+        assert 0 <= b.x0 < b.x1 <= 130 and 0 <= b.yc - b.h / 2 and b.yc + b.h / 2 <= 55, b
+    for a in lay.arrows:
+        assert all(0 <= x <= 130 and 0 <= y <= 55 for x, y in a.points), a
+    rows = {}
+    for b in lay.boxes:
+        if b.gid is None and b.h < 7 and b.text:  # the per-stage boxes (not CFF's frame, not the side outputs)
+            rows.setdefault(b.yc, []).append((b.x0, b.x1))
+    for spans in rows.values():
+        spans.sort()
+        assert all(a1 <= b0 for (_, a1), (b0, _) in zip(spans, spans[1:])), spans
+    s = network_shapes(net, 96)
+    assert s.stages[0] == (net.backbone.channels[0], 24, 24) and s.logits == (2, 96, 96)
+    assert [d[1] for d in s.decoder] == [12, 12, 12, 24]  # d4, d3, d2 at stride 8, d1 at stride 4
+    assert sum(b.groups == ("pee",) for b in lay.boxes) == 4
