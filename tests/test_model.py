@@ -68,10 +68,12 @@ def test_return_maps_gives_every_map_per_stage_in_range():
     with torch.no_grad():
         out = model(torch.randn(1, 3, 96, 96), return_maps=True)
     gates = {"ia_seg_to_edge", "ia_edge_to_seg", "cff_gate"}
-    assert set(out.maps) == gates | {"reduced", "pee_edge", "edge_branch", "seg_branch", "seg_features",
+    assert set(out.maps) == gates | {"stages", "reduced", "pee_edge", "edge_branch", "seg_branch", "seg_features",
                                      "decoder_steps"}
+    assert [tuple(m.shape) for m in out.maps["stages"]] == [(1, c, s, s) for c, s in
+                                                            zip(model.backbone.channels, (24, 12, 12, 12))]
     R = cfg.reduce_dim
-    for name, maps in out.maps.items():
+    for name, maps in ((k, v) for k, v in out.maps.items() if k != "stages"):
         assert len(maps) == 4
         for i, m in enumerate(maps):
             side = 24 if i == 0 else 12  # stage 1 at 1/4, the others at 1/8 (output stride 8)
