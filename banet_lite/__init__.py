@@ -8,36 +8,45 @@
 
 import importlib
 
-from .aspp import ASPP
-from .backbone import DilatedResNet, load_pretrained_backbone
-from .cff import CrossFeatureFusion
-from .config import PRESETS, BANetConfig, get_config
-from .course import course_model
-from .decoder import Decoder
-from .losses import JointLoss, edge_target
-from .model import BANet, SegmentationOutput, build_model, count_parameters
-from .mtl import InteractiveAttention, MiniMTL
-from .pee import PyramidEdgeExtraction
-from .unet import UNet
+from .model.aspp import ASPP
+from .model.backbone import DilatedResNet, load_pretrained_backbone
+from .model.banet import BANet, SegmentationOutput, build_model, count_parameters
+from .model.cff import CrossFeatureFusion
+from .model.config import PRESETS, BANetConfig, get_config
+from .model.decoder import Decoder
+from .model.losses import JointLoss, edge_target
+from .model.mtl import InteractiveAttention, MiniMTL
+from .model.pee import PyramidEdgeExtraction
+from .model.unet import UNet
+from .teaching.course import course_model
 from .utils import default_device, seed_everything
 
 __version__ = "0.1.0"
 
-# The pipeline modules load on first use, so that `bl.data`, `bl.train`, ... work after `import banet_lite as bl`
-# while `import banet_lite; bl.build_model(...)` stays free of matplotlib, seaborn and pandas (viz needs them).
-_LAZY = ("checkpoint", "data", "diagram", "evaluate", "exercises", "metrics", "output", "train", "viz")
+# The package has four rooms: model/ (the network and its loss), training/ (fit and what it needs), teaching/
+# (explorers, plots, the diagram, exercises, the course model) and data/; metrics and evaluate sit at the top.
+# The modules below load on first use under their short public names, so that `bl.data`, `bl.train`, `bl.pee`
+# ... work after `import banet_lite as bl`, while `import banet_lite; bl.build_model(...)` stays free of
+# matplotlib, seaborn, pandas and ipywidgets (the teaching room needs them).
+_PUBLIC_MODULES = {
+    "data": "data", "evaluate": "evaluate", "metrics": "metrics",
+    **{name: f"model.{name}" for name in ("aspp", "backbone", "cff", "config", "decoder", "layers", "losses", "mtl",
+                                          "output", "pee", "unet")},
+    "train": "training.train", "checkpoint": "training.checkpoint",
+    **{name: f"teaching.{name}" for name in ("course", "diagram", "exercises", "viz")},
+}
 
 
 def __getattr__(name: str):
-    if name in _LAZY:
-        module = importlib.import_module(f".{name}", __name__)
+    if name in _PUBLIC_MODULES:
+        module = importlib.import_module(f".{_PUBLIC_MODULES[name]}", __name__)
         globals()[name] = module  # found directly from now on
         return module
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_PUBLIC_MODULES))
 
 __all__ = [
     "data", "evaluate", "metrics", "train", "viz",

@@ -18,8 +18,8 @@ import re
 import sys
 
 from . import data as bdata
-from .config import ABLATIONS, BANetConfig
 from .errors import BANetError, ConfigError
+from .model.config import ABLATIONS, BANetConfig
 
 # TrainConfig fields whose flag differs from --<field-name>
 FLAG_NAMES = {"model_overrides": "model"}
@@ -89,7 +89,7 @@ def train_config_from_args(args: argparse.Namespace, config_cls):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .train import TrainConfig
+    from .training.train import TrainConfig
 
     parser = argparse.ArgumentParser(prog="python -m banet_lite", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -142,7 +142,7 @@ def run(args: argparse.Namespace) -> None:
         out = bdata.write_synthetic_dataset(args.out, args.n, args.size, seed=args.seed, difficulty=args.difficulty)
         print(f"wrote {args.n} synthetic image/mask pairs to {out}")
     elif args.command == "train":
-        from .train import TrainConfig, fit
+        from .training.train import TrainConfig, fit
 
         cfg = train_config_from_args(args, TrainConfig)
         if cfg.data_dir and cfg.dataset:
@@ -165,9 +165,9 @@ def run(args: argparse.Namespace) -> None:
         path = bdata.download(args.name, root=args.root)
         print(f"{args.name} is ready in {path}")
     elif args.command == "diagram":
-        from .diagram import draw_network
-        from .model import make_config
-        from .plots import save_figure
+        from .model.banet import make_config
+        from .teaching.diagram import draw_network
+        from .teaching.plots import save_figure
 
         model = make_config(args.preset, **{switch: False for switch in args.ablations})
         path = save_figure(draw_network(model, args.highlight, args.img_size), args.out, dpi=args.dpi)

@@ -24,11 +24,11 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import data as bdata
-from .checkpoint import load_model
 from .errors import ConfigError
 from .files import atomic_write, save_png, write_csv
 from .metrics import image_metrics, summarize
-from .output import logits_to_mask
+from .model.output import logits_to_mask
+from .training.checkpoint import load_model
 
 __all__ = ["evaluate", "load_model", "predict", "segment"]
 
@@ -81,7 +81,7 @@ def evaluate(checkpoint: str | os.PathLike, data_dir: str | os.PathLike, split: 
 def predict(checkpoint: str | os.PathLike, input_dir: str | os.PathLike, output_dir: str | os.PathLike,
             img_size: int | None = None, device: str = "auto", progress: bool = True) -> list[Path]:
     """Masks (`<stem>.png`, 0/255, original size) and overlays (`<stem>_overlay.png`)."""
-    from .viz import overlay
+    from .teaching.overlay import overlay  # numpy only: no plotting stack
 
     model, ckpt = load_model(checkpoint, device)
     img_size = img_size or ckpt["img_size"]

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .output import logits_to_mask
+from .model.output import logits_to_mask
 
 METRIC_NAMES = ("dice", "jaccard", "accuracy", "sensitivity", "specificity", "hd95", "boundary_f")
 
@@ -216,8 +216,8 @@ def band_f_score(pred_band: np.ndarray, target_band: np.ndarray, tolerance: floa
 def side_boundary_f_scores(side_edges, masks, border_rule: str = "exclude_padding", tolerance: float = 2) -> list:
     """Mean band F1 per stage of the side boundary heads (4 x (B, K, H, W) logits) against the boundary
     target of `masks` (B, 1, H, W): does each head trace the lesion outline?"""
-    from .losses import edge_target
-    from .output import logits_to_mask
+    from .model.losses import edge_target
+    from .model.output import logits_to_mask
 
     target = edge_target(masks.float().cpu(), border_rule)[:, 0].bool().numpy()  # (B, H, W)
     scores = []

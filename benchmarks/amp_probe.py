@@ -21,7 +21,7 @@ import time
 import torch
 
 import banet_lite as bl
-from banet_lite.weight_grad import gemm_weight_grads
+from banet_lite.training.weight_grad import gemm_weight_grads
 
 
 def to_float32(out):

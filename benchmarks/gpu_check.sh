@@ -51,7 +51,7 @@ if missing:
 EOF
 
 # ---- backbone weights: a given file, else the torch hub cache's, else none (and the record says so)
-hub_file=$("$PYTHON" -c 'from banet_lite.backbone import imagenet_weights_path; print(imagenet_weights_path(50))')
+hub_file=$("$PYTHON" -c 'from banet_lite.model.backbone import imagenet_weights_path; print(imagenet_weights_path(50))')
 if [ -n "${BANET_IMAGENET_WEIGHTS:-}" ]; then
   [ -f "$BANET_IMAGENET_WEIGHTS" ] || die "BANET_IMAGENET_WEIGHTS=$BANET_IMAGENET_WEIGHTS: file not found"
   pretrained=$(cd "$(dirname "$BANET_IMAGENET_WEIGHTS")" && pwd)/$(basename "$BANET_IMAGENET_WEIGHTS")
@@ -97,7 +97,7 @@ import csv, datetime, json, os, shutil, statistics, subprocess
 
 import torch
 
-from banet_lite.train import amp_settings, load_checkpoint
+from banet_lite.training.train import amp_settings, load_checkpoint
 
 run = os.environ["RUN_DIR"]
 rows = list(csv.DictReader(open(f"{run}/history.csv")))

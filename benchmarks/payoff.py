@@ -45,8 +45,8 @@ import torch
 from banet_lite.data import write_synthetic_dataset
 from banet_lite.evaluate import evaluate
 from banet_lite.files import atomic_write
-from banet_lite.model import build_model, count_parameters
-from banet_lite.train import TrainConfig, fit
+from banet_lite.model.banet import build_model, count_parameters
+from banet_lite.training.train import TrainConfig, fit
 
 RESULTS = Path(__file__).resolve().parent / "results" / "payoff.json"
 

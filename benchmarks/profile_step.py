@@ -25,7 +25,7 @@ from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
 import banet_lite as bl
-from banet_lite.weight_grad import MIN_IN_CHANNELS, eligible, gemm_weight_grad
+from banet_lite.training.weight_grad import MIN_IN_CHANNELS, eligible, gemm_weight_grad
 
 
 def main():

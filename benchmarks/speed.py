@@ -39,8 +39,8 @@ import torch
 
 import banet_lite as bl
 from banet_lite.metrics import batch_dice
-from banet_lite.train import TrainConfig, amp_settings, cpu_has_native_bf16, use_cpu_fast_path
-from banet_lite.weight_grad import gemm_weight_grads
+from banet_lite.training.train import TrainConfig, amp_settings, cpu_has_native_bf16, use_cpu_fast_path
+from banet_lite.training.weight_grad import gemm_weight_grads
 
 
 def precision_for(preset: str, device, precision: str = "auto") -> torch.dtype | None:

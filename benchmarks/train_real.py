@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from banet_lite.evaluate import evaluate
-from banet_lite.train import TrainConfig, fit
+from banet_lite.training.train import TrainConfig, fit
 
 
 def main():

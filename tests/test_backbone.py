@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import banet_lite as bl
-from banet_lite.backbone import DilatedResNet, load_pretrained_backbone
+from banet_lite.model.backbone import DilatedResNet, load_pretrained_backbone
 
 
 def test_paper_backbone_stage_shapes_at_output_stride_8():
@@ -103,7 +103,7 @@ def test_build_model_paper_with_a_local_weights_file_equals_the_file(tmp_path):
 
 
 def test_imagenet_comes_from_the_torch_hub_cache_without_network(tmp_path, monkeypatch):
-    from banet_lite import backbone
+    from banet_lite.model import backbone
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "hub"))
     path = backbone.imagenet_weights_path(50)
@@ -125,7 +125,7 @@ def test_imagenet_comes_from_the_torch_hub_cache_without_network(tmp_path, monke
 def test_imagenet_offline_error_names_the_exact_file_and_folder(tmp_path, monkeypatch):
     import urllib.error
 
-    from banet_lite import backbone
+    from banet_lite.model import backbone
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "hub"))
 

@@ -81,7 +81,7 @@ def test_every_train_config_field_is_a_flag():
     import dataclasses
 
     from banet_lite.__main__ import build_parser, train_config_from_args
-    from banet_lite.train import TrainConfig
+    from banet_lite.training.train import TrainConfig
 
     parser = build_parser()
     assert train_config_from_args(parser.parse_args(["train"]), TrainConfig) == TrainConfig()

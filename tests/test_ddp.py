@@ -99,7 +99,7 @@ def test_ddp_two_processes_equal_one_process_on_the_global_batch(tmp_path):
 FIT_WORKER = textwrap.dedent('''
     import json, os, sys
     import banet_lite as bl
-    from banet_lite.train import TrainConfig, fit
+    from banet_lite.training.train import TrainConfig, fit
 
     rank = int(os.environ["RANK"])
     # The ranks' clocks disagree: rank 0's budget is spent after the first epoch, rank 1's never is.

@@ -13,8 +13,8 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 
 import banet_lite as bl  # noqa: E402
-from banet_lite import diagram  # noqa: E402
-from banet_lite.diagram import BLOCKS, COLOURS, OFF, STRONG, draw_network, format_count  # noqa: E402
+from banet_lite.teaching import diagram  # noqa: E402
+from banet_lite.teaching.diagram import BLOCKS, COLOURS, OFF, STRONG, draw_network, format_count  # noqa: E402
 
 
 def texts(fig: Figure) -> str:
@@ -119,7 +119,7 @@ def test_only_ba_net_is_drawn():
 def test_the_layout_is_computed_without_drawing_and_fits_the_canvas():
     """layout_network returns plain boxes, arrows and labels: every piece inside the 130 x 55 canvas, the
     stage boxes of one row side by side without overlapping, and the shapes the network's maps report."""
-    from banet_lite.diagram_layout import layout_network, network_shapes
+    from banet_lite.teaching.diagram_layout import layout_network, network_shapes
 
     net = meta_model("tiny")
     lay = layout_network(net, img_size=96)

@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 
 import banet_lite as bl
-from banet_lite import exercise_answers as answers
-from banet_lite import exercises
+from banet_lite.teaching import exercise_answers as answers
+from banet_lite.teaching import exercises
 
 
 @pytest.mark.parametrize("name", sorted(exercises.EXERCISES))

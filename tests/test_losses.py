@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 
 import banet_lite as bl
-from banet_lite.losses import cross_entropy, soft_dice_loss
-from banet_lite.model import SegmentationOutput
+from banet_lite.model.banet import SegmentationOutput
+from banet_lite.model.losses import cross_entropy, soft_dice_loss
 
 
 def test_edge_target_marks_exactly_the_contour_band_of_a_square():

@@ -182,7 +182,7 @@ def test_tiny_overfits_one_small_synthetic_batch():
 # --------------------------------------------------------------- pretrained weights
 @pytest.mark.parametrize("preset, expected", [("paper", "imagenet"), ("lite", None), ("tiny", None), ("unet", None)])
 def test_default_pretrained_is_imagenet_only_where_the_layout_has_it(preset, expected):
-    from banet_lite.model import default_pretrained
+    from banet_lite.model.banet import default_pretrained
 
     assert default_pretrained(preset) == expected
     assert default_pretrained("paper", base_width=32) is None  # no ImageNet weights at that width
@@ -190,7 +190,7 @@ def test_default_pretrained_is_imagenet_only_where_the_layout_has_it(preset, exp
 
 
 def test_resolve_pretrained_spellings():
-    from banet_lite.model import resolve_pretrained
+    from banet_lite.model.banet import resolve_pretrained
 
     assert resolve_pretrained("auto", "paper") == "imagenet"
     assert resolve_pretrained("auto", "lite") is None and resolve_pretrained("auto", "unet") is None
@@ -222,7 +222,7 @@ def test_cff_resize_once_gives_bit_identical_outputs(monkeypatch):
         def resize_inside_each_module(feats):  # the straightforward form: every module resizes for itself
             return [None] * len(feats)
 
-        monkeypatch.setattr(bl.model, "resize_for_fusion", resize_inside_each_module)
+        monkeypatch.setattr(bl.model.banet, "resize_for_fusion", resize_inside_each_module)
         monkeypatch.setattr(bl.cff.CrossFeatureFusion, "forward",
                             lambda self, feats, resized=None: _cff_reference(self, feats))
         plain = model(x)
@@ -233,7 +233,7 @@ def test_cff_resize_once_gives_bit_identical_outputs(monkeypatch):
 
 def _cff_reference(cff, feats):
     """CFF as the equation reads: out_i = S_i + (1 - sigmoid(W_i S_i)) * sum_j sigmoid(W_j S_j') S_j'."""
-    from banet_lite.layers import resize_to
+    from banet_lite.model.layers import resize_to
 
     i, s_i = cff.stage, feats[cff.stage]
     received = 0

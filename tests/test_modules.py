@@ -4,8 +4,8 @@ import torch
 import torch.nn.functional as F
 
 import banet_lite as bl
-from banet_lite.layers import resize_to
-from banet_lite.pee import pyramid_edges
+from banet_lite.model.layers import resize_to
+from banet_lite.model.pee import pyramid_edges
 
 
 def test_pee_has_zero_pyramid_response_on_a_constant_map_including_borders():

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from banet_lite import exercises
+from banet_lite.teaching import exercises
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))

@@ -73,8 +73,8 @@ def test_06_without_data_says_in_one_line_how_to_get_it(tmp_path, monkeypatch):
 
 def test_course_model_loads_offline_and_checks_its_hash(tmp_path, monkeypatch):
     import banet_lite as bl
-    from banet_lite import course
     from banet_lite.errors import CheckpointError
+    from banet_lite.teaching import course
 
     model, record = bl.course_model()
     assert record["recipe"]["preset"] == "tiny" and len(record["history"]) >= record["best_epoch"]
@@ -92,7 +92,7 @@ def test_course_model_loads_offline_and_checks_its_hash(tmp_path, monkeypatch):
 
 def test_course_model_traces_the_outline_on_held_out_lesions():
     import banet_lite as bl
-    from banet_lite import course
+    from banet_lite.teaching import course
 
     model, record = bl.course_model()
     f1 = course.held_out_side_f1(model)
@@ -101,7 +101,7 @@ def test_course_model_traces_the_outline_on_held_out_lesions():
 
 
 def test_payoff_results_read_from_the_checkout_or_a_url(tmp_path):
-    from banet_lite import course
+    from banet_lite.teaching import course
 
     local = course.payoff_results()
     assert {r["variant"] for r in local["runs"]} >= {"BA-Net", "U-Net"}

@@ -105,7 +105,8 @@ def test_dependencies_are_split_into_core_and_extras():
 def test_import_banet_lite_does_not_import_the_notebook_tools():
     # (ipywidgets may be imported: it is a dependency, and seaborn imports it when it is there)
     code = (
-        "import sys, banet_lite, banet_lite.data, banet_lite.train, banet_lite.evaluate, banet_lite.viz\n"
+        "import sys, banet_lite, banet_lite.data, banet_lite.training.train, banet_lite.evaluate\n"
+        "import banet_lite.teaching.viz\n"
         "heavy = ('jupyterlab', 'jupyter_server', 'papermill', 'nbval', 'nbclient', 'notebook', 'nbconvert')\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
     )

@@ -8,11 +8,11 @@ import torch
 from PIL import Image
 
 import banet_lite as bl
-from banet_lite import train as btrain
-from banet_lite.checkpoint import load_checkpoint, save_checkpoint
 from banet_lite.data import load_image, load_mask, write_synthetic_dataset
 from banet_lite.errors import CheckpointError
 from banet_lite.evaluate import evaluate, predict, segment
+from banet_lite.training import train as btrain
+from banet_lite.training.checkpoint import load_checkpoint, save_checkpoint
 
 
 def tiny_config(tmp_path, **kw):
@@ -54,7 +54,7 @@ def test_poly_lr_values():
 
 
 def test_a_checkpoint_holds_one_input_size_and_old_ones_still_load(tmp_path):
-    from banet_lite.checkpoint import model_config_dict, model_from_checkpoint
+    from banet_lite.training.checkpoint import model_config_dict, model_from_checkpoint
 
     model = bl.build_model("tiny", num_classes=1)
     config = model_config_dict(model)

@@ -7,9 +7,9 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 
 import banet_lite as bl
-from banet_lite.layers import resize_to
-from banet_lite.pee import pyramid_edges
-from banet_lite.viz import CFFExplorer, DecoderExplorer, IAExplorer, PEEExplorer, band_ratio
+from banet_lite.model.layers import resize_to
+from banet_lite.model.pee import pyramid_edges
+from banet_lite.teaching.viz import CFFExplorer, DecoderExplorer, IAExplorer, PEEExplorer, band_ratio
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +116,7 @@ def test_band_ratio_is_high_on_the_outline_and_one_on_a_flat_map():
 
 def test_band_rest_measures_the_headline_panel_of_the_view(setup):
     model, images, masks = setup
-    from banet_lite.explorer import reduce_channels
+    from banet_lite.teaching.explorer import reduce_channels
 
     pee = PEEExplorer(model, images, masks)
     _, e = pee.edge_response(1, 3, 7, "exclude_padding")

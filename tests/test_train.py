@@ -10,9 +10,9 @@ import pytest
 import torch
 
 import banet_lite as bl
-from banet_lite import precision
-from banet_lite import train as btrain
 from banet_lite.data import write_synthetic_dataset
+from banet_lite.training import precision
+from banet_lite.training import train as btrain
 
 
 def small_config(tmp_path: Path, **kw) -> btrain.TrainConfig:
@@ -241,7 +241,7 @@ def test_pretrained_auto_resolves_per_preset_and_misuse_fails_before_any_data(tm
 
 
 def test_fit_loads_a_weights_file_says_so_and_a_resume_does_not_need_it(tmp_path, capsys):
-    from banet_lite.backbone import DilatedResNet
+    from banet_lite.model.backbone import DilatedResNet
 
     torch.manual_seed(7)
     state = {k: torch.randn_like(v.float()).to(v.dtype) if v.dtype.is_floating_point else v

@@ -13,9 +13,9 @@ import torch.nn.functional as F  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from torch import nn  # noqa: E402
 
-from banet_lite import explorer as explorer_module  # noqa: E402
-from banet_lite import plots, viz  # noqa: E402
-from banet_lite.viz import (  # noqa: E402
+from banet_lite.teaching import explorer as explorer_module  # noqa: E402
+from banet_lite.teaching import plots, viz  # noqa: E402
+from banet_lite.teaching.viz import (  # noqa: E402
     GT_COLOUR,
     MAP_CHOICES,
     PRED_COLOUR,

@@ -6,8 +6,8 @@ import torch
 from torch import nn
 
 import banet_lite as bl
-from banet_lite import train as btrain
-from banet_lite.weight_grad import eligible, gemm_weight_grad, gemm_weight_grads
+from banet_lite.training import train as btrain
+from banet_lite.training.weight_grad import eligible, gemm_weight_grad, gemm_weight_grads
 
 
 def _grads(conv, x, g, fast, autocast=False):

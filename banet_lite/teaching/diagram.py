@@ -21,10 +21,10 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from torch import nn
 
-from .config import BANetConfig
+from ..errors import ConfigError
+from ..model.banet import BANet, build_model, family_of
+from ..model.config import BANetConfig
 from .diagram_layout import Arrow, Box, Label, Layout, format_count, layout_network
-from .errors import ConfigError
-from .model import BANet, build_model, family_of
 from .plots import _new_figure
 
 # highlight name -> what the notebook that shows it covers (said in the title)

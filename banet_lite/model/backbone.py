@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from .errors import ConfigError, DownloadError, MissingFileError, WeightsError
+from ..errors import ConfigError, DownloadError, MissingFileError, WeightsError
 from .layers import conv3x3
 
 # depth -> (block type, blocks per stage)

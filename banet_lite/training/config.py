@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass, field
 
-from .config import training_defaults
-from .errors import ConfigError
-from .model import make_config, resolve_pretrained
+from ..errors import ConfigError
+from ..model.banet import make_config, resolve_pretrained
+from ..model.config import training_defaults
 
 
 @dataclass

@@ -42,19 +42,19 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from . import data as bdata
-from .backbone import describe_weights, fetch_imagenet_weights, load_pretrained_backbone
+from .. import data as bdata
+from ..errors import TrainingError
+from ..files import read_csv, write_csv
+from ..metrics import batch_scores
+from ..model.backbone import describe_weights, fetch_imagenet_weights, load_pretrained_backbone
+from ..model.banet import build_model
+from ..model.losses import JointLoss, joint_loss_for
+from ..model.output import logits_to_mask
+from ..utils import resolve_device, seed_everything
 from .checkpoint import load_checkpoint, model_config_dict, model_from_checkpoint, resume, save_checkpoint, save_epoch
+from .config import TrainConfig, resolve_workers
 from .distributed import barrier, broadcast, distributed_setup, distributed_teardown
-from .errors import TrainingError
-from .files import read_csv, write_csv
-from .losses import JointLoss, joint_loss_for
-from .metrics import batch_scores
-from .model import build_model
-from .output import logits_to_mask
 from .precision import SkippedSteps, amp_settings, check_skipped, cpu_has_native_bf16, scaler_step
-from .train_config import TrainConfig, resolve_workers
-from .utils import resolve_device, seed_everything
 from .weight_grad import gemm_weight_grads
 
 CPU_FAST_PATH_PRESETS = ("paper",)  # use_cpu_fast_path: where it measured faster

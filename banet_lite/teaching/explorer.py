@@ -21,9 +21,10 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from .losses import edge_target
-from .output import foreground_probability, logits_to_mask
-from .plots import _denormalize, _new_figure, figure_to_png, overlay
+from ..model.losses import edge_target
+from ..model.output import foreground_probability, logits_to_mask
+from .overlay import overlay
+from .plots import _denormalize, _new_figure, figure_to_png
 
 
 def reduce_channels(t: Tensor, how: str | int = "mean") -> np.ndarray:

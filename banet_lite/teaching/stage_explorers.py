@@ -28,10 +28,10 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from .config import BORDER_RULES
+from ..model.config import BORDER_RULES
+from ..model.output import foreground_probability
+from ..model.pee import local_average
 from .explorer import ModelExplorer, band_ratio, reduce_channels
-from .output import foreground_probability
-from .pee import local_average
 from .plots import _denormalize, _new_figure
 
 REDUCTIONS = ["mean", "max"]

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields, replace
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 
 @dataclass

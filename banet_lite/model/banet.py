@@ -21,12 +21,12 @@ from dataclasses import dataclass, fields, replace
 
 from torch import Tensor, nn
 
+from ..errors import ConfigError
 from .aspp import ASPP
 from .backbone import IMAGENET_URLS, DilatedResNet, load_pretrained_backbone
 from .cff import CrossFeatureFusion, resize_for_fusion
 from .config import PRESETS, BANetConfig, get_config
 from .decoder import Decoder
-from .errors import ConfigError
 from .layers import conv1x1, resize_to
 from .mtl import MiniMTL
 from .output import SegmentationOutput

@@ -12,13 +12,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .cff import CrossFeatureFusion
-from .layers import SeparableConv
-from .losses import JointLoss, edge_target
-from .model import BANet
-from .mtl import InteractiveAttention, MiniMTL
-from .output import SegmentationOutput
-from .pee import PyramidEdgeExtraction, pyramid_edges
+from ..model.banet import BANet
+from ..model.cff import CrossFeatureFusion
+from ..model.layers import SeparableConv
+from ..model.losses import JointLoss, edge_target
+from ..model.mtl import InteractiveAttention, MiniMTL
+from ..model.output import SegmentationOutput
+from ..model.pee import PyramidEdgeExtraction, pyramid_edges
 
 # --- inputs, each built from a fixed seed ---------------------------------------------------------------
 
@@ -59,7 +59,7 @@ def reference_edges(f: Tensor, kernels: tuple[int, ...]) -> list[Tensor]:
 
 
 def stage_sizes(img_size: int, output_stride: int) -> list[int]:
-    from .backbone import DilatedResNet
+    from ..model.backbone import DilatedResNet
 
     net = DilatedResNet(18, 8, output_stride)
     with torch.no_grad():
@@ -90,20 +90,20 @@ def paper_cff(feats: list[Tensor], stage: int) -> Tensor:
 
 
 def poly_lr(base_lr: float, step: int, total_steps: int) -> float:
-    from .train import poly_lr
+    from ..training.train import poly_lr
 
     return base_lr * poly_lr(step, total_steps)
 
 
 def dice_jaccard(pred: np.ndarray, target: np.ndarray) -> tuple[float, float]:
-    from .metrics import confusion, dice, jaccard
+    from ..metrics import confusion, dice, jaccard
 
     c = confusion(pred, target)
     return dice(*c), jaccard(*c)
 
 
 def boundary_f(pred: np.ndarray, target: np.ndarray) -> float:
-    from .metrics import boundary_f_score
+    from ..metrics import boundary_f_score
 
     return boundary_f_score(pred, target, tolerance=2)
 

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from .config import ABLATIONS
-from .model import BANet, count_parameters
+from ..model.banet import BANet, count_parameters
+from ..model.config import ABLATIONS
 
 Shape = tuple[int, int, int]  # (C, h, w)
 

@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from .errors import CheckpointError, MissingFileError
-from .files import atomic_write, write_csv
-from .model import build_model, config_from_dict
-from .utils import resolve_device
+from ..errors import CheckpointError, MissingFileError
+from ..files import atomic_write, write_csv
+from ..model.banet import build_model, config_from_dict
+from ..utils import resolve_device
 
 if TYPE_CHECKING:  # the run these functions save and resume (train.py imports this module)
     from . import train

@@ -24,11 +24,11 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from .checkpoint import load_checkpoint, model_from_checkpoint
-from .errors import CheckpointError, MissingFileError
-from .utils import resolve_device
+from ..errors import CheckpointError, MissingFileError
+from ..training.checkpoint import load_checkpoint, model_from_checkpoint
+from ..utils import resolve_device
 
-ASSETS = Path(__file__).resolve().parent / "assets"
+ASSETS = Path(__file__).resolve().parents[1] / "assets"  # banet_lite/assets: package data
 COURSE_MODEL = ASSETS / "course_model.pt"  # a checkpoint: bl.evaluate.evaluate(COURSE_MODEL, ...) reads it too
 HELD_OUT = {"n": 48, "size": 96, "seed": 7}  # SyntheticLesions(n, size, seed): never trained or validated on
 
@@ -52,7 +52,7 @@ def course_model(device: str = "cpu") -> tuple[nn.Module, dict]:
 
 def held_out(n: int | None = None) -> tuple[Tensor, Tensor]:
     """The held-out synthetic lesions: images (N, 3, 96, 96) ImageNet-normalised, masks (N, 1, 96, 96)."""
-    from .data import SyntheticLesions
+    from ..data import SyntheticLesions
 
     ds = SyntheticLesions(HELD_OUT["n"] if n is None else n, HELD_OUT["size"], seed=HELD_OUT["seed"])
     images, masks = zip(*(ds[i] for i in range(len(ds))))
@@ -63,7 +63,7 @@ def held_out(n: int | None = None) -> tuple[Tensor, Tensor]:
 def held_out_side_f1(model: nn.Module, batch_size: int = 16) -> list[float]:
     """Side boundary F1 per stage (metrics.side_boundary_f_scores: p > 0.5 against the boundary band,
     2 px tolerance) over the held-out images."""
-    from .metrics import side_boundary_f_scores
+    from ..metrics import side_boundary_f_scores
 
     images, masks = held_out()
     device = next(model.parameters()).device
@@ -82,7 +82,7 @@ def payoff_results(url: str | None = None) -> dict:
     current folder, notebooks/), else from the repository declared in pyproject.toml (on Colab, where
     only the package is installed). The file is a table of numbers, parsed as JSON and nothing else."""
     where = Path("benchmarks") / "results" / "payoff.json"
-    for local in (Path(__file__).resolve().parents[1] / where, Path.cwd().parent / where):
+    for local in (Path(__file__).resolve().parents[2] / where, Path.cwd().parent / where):
         if url is None and local.is_file():
             return json.loads(local.read_text())
     url = url or f"{_raw_repository()}/benchmarks/results/payoff.json"

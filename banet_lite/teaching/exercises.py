@@ -36,11 +36,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..data.transforms import normalize
+from ..model.aspp import ASPP
+from ..model.config import get_config
+from ..model.losses import edge_target, soft_dice_loss
 from . import exercise_answers as answers
-from .aspp import ASPP
-from .config import get_config
-from .data.transforms import normalize
-from .losses import edge_target, soft_dice_loss
 
 
 @dataclass(frozen=True)

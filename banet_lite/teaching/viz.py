@@ -1,20 +1,19 @@
 """Pictures: `bl.viz.*` in one namespace, from two files.
 
-    plots.py      static figures: mask overlays, batches, training curves, metric distributions
+    overlay.py    masks drawn on an image (numpy only)
+    plots.py      static figures: batches, training curves, metric distributions
     explorer.py   the shared explorer component (Explorer), and the map explorer of notebook 06
     stage_explorers.py  one explorer per idea: PEE (01), IA (02), CFF (03), side outputs and decoder (04)
 
 Every plotting function returns a matplotlib `Figure` and never calls `plt.show()`.
 """
 
-from . import plots
-from .data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from ..model.output import foreground_probability
 from .explorer import MAP_CHOICES, Explorer, MapChoice, MapExplorer, ModelExplorer, band_ratio, reduce_channels
-from .output import foreground_probability
-from .plots import figure_to_png, overlay, plot_history, plot_metric_distribution, save_figure, show_batch
+from .overlay import GT_COLOUR, PRED_COLOUR, overlay
+from .plots import figure_to_png, plot_history, plot_metric_distribution, save_figure, show_batch
 from .stage_explorers import CFFExplorer, DecoderExplorer, IAExplorer, PEEExplorer
-
-GT_COLOUR, PRED_COLOUR = plots.GT_COLOUR, plots.PRED_COLOUR  # the overlay colours
 
 __all__ = [
     "CFFExplorer", "DecoderExplorer", "Explorer", "GT_COLOUR", "IAExplorer", "IMAGENET_MEAN", "IMAGENET_STD",
