@@ -69,11 +69,18 @@ def test_return_maps_gives_every_map_per_stage_in_range():
         out = model(torch.randn(1, 3, 96, 96), return_maps=True)
     gates = {"ia_seg_to_edge", "ia_edge_to_seg", "cff_gate"}
     assert set(out.maps) == gates | {"stages", "reduced", "pee_edge", "edge_branch", "seg_branch", "seg_features",
-                                     "decoder_steps"}
+                                     "edge_features", "ia_borrowed_by_seg", "ia_borrowed_by_edge", "cff_sent",
+                                     "cff_added", "decoder_steps"}
+    for i in range(4):  # what the explorers show is what the modules computed
+        torch.testing.assert_close(out.maps["seg_features"][i],
+                                   out.maps["seg_branch"][i] + out.maps["ia_borrowed_by_seg"][i], rtol=0, atol=0)
+        assert out.maps["cff_sent"][i].shape == (1, 3, cfg.reduce_dim, *out.maps["cff_gate"][i].shape[-2:])
+        torch.testing.assert_close(out.maps["cff_added"][i],
+                                   out.maps["cff_gate"][i] * out.maps["cff_sent"][i].sum(1), rtol=1e-6, atol=1e-6)
     assert [tuple(m.shape) for m in out.maps["stages"]] == [(1, c, s, s) for c, s in
                                                             zip(model.backbone.channels, (24, 12, 12, 12))]
     R = cfg.reduce_dim
-    for name, maps in ((k, v) for k, v in out.maps.items() if k != "stages"):
+    for name, maps in ((k, v) for k, v in out.maps.items() if k not in ("stages", "cff_sent")):
         assert len(maps) == 4
         for i, m in enumerate(maps):
             side = 24 if i == 0 else 12  # stage 1 at 1/4, the others at 1/8 (output stride 8)
@@ -224,7 +231,7 @@ def test_cff_resize_once_gives_bit_identical_outputs(monkeypatch):
 
         monkeypatch.setattr(bl.model.banet, "resize_for_fusion", resize_inside_each_module)
         monkeypatch.setattr(bl.cff.CrossFeatureFusion, "forward",
-                            lambda self, feats, resized=None: _cff_reference(self, feats))
+                            lambda self, feats, resized=None, details=None: _cff_reference(self, feats))
         plain = model(x)
     assert torch.equal(fast.logits, plain.logits)
     for a, b in zip(fast.side_masks + fast.side_edges, plain.side_masks + plain.side_edges):

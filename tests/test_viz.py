@@ -183,7 +183,7 @@ def test_map_array_changes_with_stage_map_and_reduction(explorer):
 
 
 def test_figure_has_three_panels_and_a_colorbar(explorer):
-    fig = explorer.figure(1, 2, "CFF gate", "max")
+    fig = explorer.figure(image=1, stage=2, map="CFF gate", reduction="max")
     assert isinstance(fig, Figure) and len(fig.axes) == 4
     assert "stage 2" in fig._suptitle.get_text() and "CFF gate" in fig._suptitle.get_text()
     assert isinstance(explorer.display(), Figure)  # outside IPython: the static figure

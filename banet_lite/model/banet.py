@@ -70,16 +70,20 @@ class BANet(nn.Module):
             if return_maps:
                 if edges is not None:
                     maps.setdefault("pee_edge", []).append(edges)
-                for name in ("edge_branch", "seg_branch", "ia_seg_to_edge", "ia_edge_to_seg", "seg_features"):
+                for name in ("edge_branch", "seg_branch", "ia_seg_to_edge", "ia_edge_to_seg", "ia_borrowed_by_seg",
+                             "ia_borrowed_by_edge", "seg_features", "edge_features"):
                     if name in stage:
                         maps.setdefault(name, []).append(stage[name])
 
         fused = seg_feats
         if self.cff is not None:
             resized = resize_for_fusion(seg_feats)  # [i][j]: S_j at stage i's size, each resized once
-            fused, gates = zip(*(cff(seg_feats, resized[i]) for i, cff in enumerate(self.cff)))  # C_i, gate_i
+            details = [{} if return_maps else None for _ in self.cff]  # what each CFF sends and adds
+            fused, gates = zip(*(cff(seg_feats, resized[i], details[i]) for i, cff in enumerate(self.cff)))
             if return_maps:
                 maps["cff_gate"] = list(gates)
+                maps["cff_sent"] = [d["sent"] for d in details]  # (B, 3, R, h_i, w_i): from the other stages
+                maps["cff_added"] = [d["added"] for d in details]
 
         aspp = self.aspp(feats[3]) if self.aspp is not None else None  # (B, D, h_4, w_4)
         steps = maps.setdefault("decoder_steps", []) if return_maps else None  # d4, d3, d2, d1

@@ -36,19 +36,26 @@ class CrossFeatureFusion(nn.Module):
         # W_1 .. W_4 (the paper's form: identities, no parameters)
         self.convs = nn.ModuleList(conv3x3(dim, dim) if gate_convs else nn.Identity() for _ in range(n_stages))
 
-    def forward(self, feats: list[Tensor], resized: list[Tensor] | None = None) -> tuple[Tensor, Tensor]:
+    def forward(self, feats: list[Tensor], resized: list[Tensor] | None = None,
+                details: dict | None = None) -> tuple[Tensor, Tensor]:
         """feats: S_1..S_4, each (B, R, h_j, w_j) -> out_i and its gate, both (B, R, h_i, w_i).
 
-        `resized`, when given: S_1'..S_4', already at stage i's size (from `resize_for_fusion`)."""
+        `resized`, when given: S_1'..S_4', already at stage i's size (from `resize_for_fusion`).
+        `details`, when given a dict, receives what the explorer shows: "sent", each sender's
+        sigmoid(W_j S_j') * S_j' stacked in stage order (B, 3, R, h_i, w_i), and "added", gate * their sum."""
         i, s_i = self.stage, feats[self.stage]
-        received = 0
+        received, sent = 0, []
         for j, s_j in enumerate(feats if resized is None else resized):
             if j == i:
                 continue
             s_j = resize_to(s_j, s_i)  # S_j' (B, R, h_i, w_i); a no-op when already resized
-            received = received + torch.sigmoid(self.convs[j](s_j)) * s_j  # sigmoid(W_j S_j') * S_j'
+            sent.append(torch.sigmoid(self.convs[j](s_j)) * s_j)  # sigmoid(W_j S_j') * S_j'
+            received = received + sent[-1]
         gate = 1 - torch.sigmoid(self.convs[i](s_i))  # 1 - sigmoid(W_i S_i)
-        return s_i + gate * received, gate
+        added = gate * received
+        if details is not None:
+            details.update(sent=torch.stack(sent, dim=1), added=added)
+        return s_i + added, gate
 
 
 def resize_for_fusion(feats: list[Tensor]) -> list[list[Tensor]]:

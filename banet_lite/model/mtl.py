@@ -33,15 +33,20 @@ class InteractiveAttention(nn.Module):
         self.attend_edge = block() if edge_output else None  # A_e
         self.attend_seg = block()  # A_s
 
-    def forward(self, e: Tensor, s: Tensor) -> tuple[Tensor | None, Tensor, Tensor | None, Tensor]:
+    def forward(self, e: Tensor, s: Tensor, details: dict | None = None
+                ) -> tuple[Tensor | None, Tensor, Tensor | None, Tensor]:
         """e, s: (B, R, h, w) -> E, S and the two gates, all (B, R, h, w) (E and its gate None
-        when built with edge_output=False)."""
+        when built with edge_output=False). `details`, when given a dict, receives what each task
+        borrows from the other: "borrowed_by_seg" (gate * e) and "borrowed_by_edge" (gate * s)."""
+        details = {} if details is None else details
         edge_to_seg = 1 - torch.sigmoid(self.attend_seg(s))  # how much of e flows into S
-        S = s + edge_to_seg * e
+        details["borrowed_by_seg"] = edge_to_seg * e
+        S = s + details["borrowed_by_seg"]
         if self.attend_edge is None:
             return None, S, None, edge_to_seg
         seg_to_edge = 1 - torch.sigmoid(self.attend_edge(e))  # how much of s flows into E
-        E = e + seg_to_edge * s
+        details["borrowed_by_edge"] = seg_to_edge * s
+        E = e + details["borrowed_by_edge"]
         return E, S, seg_to_edge, edge_to_seg
 
 
@@ -56,14 +61,19 @@ class MiniMTL(nn.Module):
         self.seg_head = conv3x3(dim, num_classes, bias=True) if side_heads else None
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
-        """x: (B, R, h, w) PEE features -> dict with S (for CFF), side logits and IA gates."""
+        """x: (B, R, h, w) PEE features -> dict with S (for CFF), E, side logits, IA gates and what each task
+        borrows from the other."""
         e, s = self.edge_branch(x), self.seg_branch(x)  # (B, R, h, w) each
         out: dict[str, Tensor] = {"edge_branch": e, "seg_branch": s}  # before IA: what each task lends
         if self.ia is not None:
-            e, s, seg_to_edge, out["ia_edge_to_seg"] = self.ia(e, s)
+            borrowed: dict[str, Tensor] = {}
+            e, s, seg_to_edge, out["ia_edge_to_seg"] = self.ia(e, s, borrowed)
+            out["ia_borrowed_by_seg"] = borrowed["borrowed_by_seg"]
             if seg_to_edge is not None:
-                out["ia_seg_to_edge"] = seg_to_edge
+                out["ia_seg_to_edge"], out["ia_borrowed_by_edge"] = seg_to_edge, borrowed["borrowed_by_edge"]
         out["seg_features"] = s  # S: what CFF and the decoder use
+        if e is not None:
+            out["edge_features"] = e  # E: what the side edge head reads
         if self.seg_head is not None:
             out["side_mask"] = self.seg_head(s)  # (B, K, h, w)
             out["side_edge"] = self.edge_head(e)  # (B, K, h, w)

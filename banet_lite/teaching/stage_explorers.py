@@ -24,13 +24,12 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from matplotlib.figure import Figure
 from torch import Tensor
 
 from ..model.config import BORDER_RULES
 from ..model.output import foreground_probability
-from ..model.pee import local_average
+from ..model.pee import local_average, pyramid_edges
 from .explorer import ModelExplorer, band_ratio, reduce_channels
 from .plots import _denormalize, _new_figure
 
@@ -102,7 +101,7 @@ class PEEExplorer(_StageExplorer):
     def edge_response(self, image_index: int, stage: int, window: int, border_rule: str) -> tuple[Tensor, Tensor]:
         """F' and |E_k| for one image and stage, each (R, h, w)."""
         f = self._maps(image_index, "reduced")[stage - 1][0]  # (R, h, w)
-        return f, (f - local_average(f[None], window, border_rule)[0]).abs()
+        return f, pyramid_edges(f[None], (window,), border_rule)[0][0].abs()  # PEE's own E_k, any window
 
     def panels(self, values: dict) -> list[tuple[str, np.ndarray, dict]]:
         i, stage, k, rule, how = (values[n] for n in ("image", "stage", "window", "border_rule", "channel"))
@@ -128,11 +127,12 @@ class IAExplorer(_StageExplorer):
     from the edge branch; "seg -> edge": the edge branch borrows (1 - sig(A_e e)) * s."""
 
     name = "ia"
-    DIRECTIONS = {"edge -> seg": ("edge_branch", "ia_edge_to_seg", "seg_branch"),
-                  "seg -> edge": ("seg_branch", "ia_seg_to_edge", "edge_branch")}
+    # direction -> (the lending branch, the gate, what crosses over, the receiving task after IA)
+    DIRECTIONS = {"edge -> seg": ("edge_branch", "ia_edge_to_seg", "ia_borrowed_by_seg", "seg_features"),
+                  "seg -> edge": ("seg_branch", "ia_seg_to_edge", "ia_borrowed_by_edge", "edge_features")}
 
     def control_options(self) -> dict[str, list]:
-        have = [d for d, (_, gate, _) in self.DIRECTIONS.items() if (self._output(0).maps or {}).get(gate)]
+        have = [d for d, (_, gate, _, _) in self.DIRECTIONS.items() if (self._output(0).maps or {}).get(gate)]
         if not have:
             self._maps(0, "ia_edge_to_seg")  # raises: the model has no IA (use_ia=False)
         return {"image": list(range(len(self))), "stage": self._stages(), "direction": have,
@@ -145,17 +145,14 @@ class IAExplorer(_StageExplorer):
 
     def panels(self, values: dict) -> list[tuple[str, np.ndarray, dict]]:
         i, stage, direction, how = (values[n] for n in ("image", "stage", "direction", "reduction"))
-        lender, gate_name, receiver = self.DIRECTIONS[direction]
-        src = self._maps(i, lender)[stage - 1][0]  # (R, h, w): e or s, before IA
-        gate = self._maps(i, gate_name)[stage - 1][0]  # (R, h, w) in (0, 1)
-        own = self._maps(i, receiver)[stage - 1][0]
-        borrowed = gate * src  # what crosses over
+        src, gate, borrowed, after = (self._maps(i, name)[stage - 1][0] for name in self.DIRECTIONS[direction])
+        # each (R, h, w): e or s before IA, the gate in (0, 1), gate * (e or s), S or E after IA
         a, b = direction.split(" -> ")
         maps = [
             (f"{a} branch (lends), |.| {how}", reduce_channels(src.abs(), how), {"cmap": "viridis"}),
             (f"gate 1 - sig(A·{b[0]}), {how}", reduce_channels(gate, how), {"cmap": "cividis"}),
             (f"borrowed |gate · {a[0]}|, {how}", reduce_channels(borrowed.abs(), how), {}),
-            (f"{b} branch after IA, |.| {how}", reduce_channels((own + borrowed).abs(), how), {"cmap": "viridis"}),
+            (f"{b} branch after IA, |.| {how}", reduce_channels(after.abs(), how), {"cmap": "viridis"}),
         ]
         return maps
 
@@ -182,19 +179,13 @@ class CFFExplorer(_StageExplorer):
         return {"receiver": 1}  # stage 1, the finest, receives from three coarser stages
 
     def messages(self, image_index: int, receiver: int) -> tuple[dict[int, Tensor], Tensor, Tensor]:
-        """{j: sig(W_j S_j') S_j'} for each sender j, the receiving gate, and gate * their sum; (R, h, w)."""
-        feats = [s for s in self._maps(image_index, "seg_features")]  # S_1..S_4, (1, R, h_j, w_j)
+        """{j: sig(W_j S_j') S_j'} for each sender j, the receiving gate, and gate * their sum; (R, h, w),
+        as the model's CFF computed them (return_maps)."""
         i = receiver - 1
-        cff = self.model.cff[i]
-        size = feats[i].shape[-2:]
-        with torch.no_grad():
-            sent = {}
-            for j, s_j in enumerate(feats):
-                if j != i:
-                    s_j = F.interpolate(s_j, size=size, mode="bilinear", align_corners=True)  # S_j'
-                    sent[j + 1] = (torch.sigmoid(cff.convs[j](s_j)) * s_j)[0]
-            gate = (1 - torch.sigmoid(cff.convs[i](feats[i])))[0]
-        return sent, gate, gate * sum(sent.values())
+        sent = self._maps(image_index, "cff_sent")[i][0]  # (3, R, h, w): the senders in stage order
+        senders = [j + 1 for j in range(len(self._maps(image_index, "cff_gate"))) if j != i]
+        gate, added = self._maps(image_index, "cff_gate")[i][0], self._maps(image_index, "cff_added")[i][0]
+        return dict(zip(senders, sent)), gate, added
 
     def panels(self, values: dict) -> list[tuple[str, np.ndarray, dict]]:
         i, r, how = values["image"], values["receiver"], values["reduction"]

@@ -2,7 +2,8 @@
 
     overlay.py    masks drawn on an image (numpy only)
     plots.py      static figures: batches, training curves, metric distributions
-    explorer.py   the shared explorer component (Explorer), and the map explorer of notebook 06
+    explorer.py   the shared explorer component (Explorer, ModelExplorer)
+    map_explorer.py  the map explorer of notebook 06
     stage_explorers.py  one explorer per idea: PEE (01), IA (02), CFF (03), side outputs and decoder (04)
 
 Every plotting function returns a matplotlib `Figure` and never calls `plt.show()`.
@@ -10,7 +11,8 @@ Every plotting function returns a matplotlib `Figure` and never calls `plt.show(
 
 from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from ..model.output import foreground_probability
-from .explorer import MAP_CHOICES, Explorer, MapChoice, MapExplorer, ModelExplorer, band_ratio, reduce_channels
+from .explorer import Explorer, ModelExplorer, band_ratio, reduce_channels
+from .map_explorer import MAP_CHOICES, MapChoice, MapExplorer
 from .overlay import GT_COLOUR, PRED_COLOUR, overlay
 from .plots import figure_to_png, plot_history, plot_metric_distribution, save_figure, show_batch
 from .stage_explorers import CFFExplorer, DecoderExplorer, IAExplorer, PEEExplorer
