@@ -21,6 +21,7 @@ import sys
 import textwrap
 
 import torch
+import torch.nn.functional as F
 
 import banet_lite as bl
 
@@ -107,7 +108,7 @@ FIT_WORKER = textwrap.dedent('''
     budget = 1e-6 if rank == 0 else 1e9
     # No IA and no deep supervision: the edge branch takes no part in the loss (DDP must be told).
     cfg = TrainConfig(preset="tiny", epochs=3, batch_size=4, img_size=32, synthetic_train=16, seed=3,
-                      out=os.environ["OUT_DIR"] + "/run", progress=False, time_budget=budget,
+                      out=os.environ["OUT_DIR"] + "/run", progress=False, time_budget=budget, checkpoint_every=5,
                       model_overrides={"use_ia": False, "deep_supervision": False})
     result = fit(cfg)
     with open(os.path.join(os.environ["OUT_DIR"], f"fit{rank}.json"), "w") as f:
@@ -121,4 +122,72 @@ def test_ddp_fit_stops_on_rank_0s_clock_and_trains_an_ablation_with_unused_modul
     ranks = [json.loads((tmp_path / f"fit{r}.json").read_text()) for r in (0, 1)]
     assert [r["epochs"] for r in ranks] == [1, 1]  # both left after rank 0's first epoch
     assert "budget" in ranks[0]["stopped"] and ranks[1]["stopped"] == "stopped with rank 0"
-    assert (tmp_path / "run" / "best.pt").is_file() and (tmp_path / "run" / "last.pt").is_file()
+    assert (tmp_path / "run" / "best.pt").is_file()
+    assert bl.train.load_checkpoint(tmp_path / "run" / "last.pt")["epoch"] == 1  # due every 5, written at the stop
+
+
+# --------------------------------------------------------------------- fit on 2 processes against 1
+def batchnorm_on_running_statistics(self, x):
+    """BatchNorm's forward as in eval mode: each image normalised by the running statistics, not by its
+    rank's batch (SyncBatchNorm, which would share them, needs CUDA). See the test's docstring."""
+    return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
+
+
+def fit_config(out, **kw):
+    """4 synthetic images of 32 px, 2 epochs of one step each: all 4 images in the step, on either side."""
+    from banet_lite.train import TrainConfig
+
+    base = dict(preset="tiny", epochs=2, batch_size=4, img_size=32, synthetic_train=4, seed=3, out=str(out),
+                progress=False)
+    return TrainConfig(**{**base, **kw})
+
+
+FIT_PAIR_WORKER = textwrap.dedent('''
+    import os, sys
+    import torch
+    sys.path.insert(0, os.environ["TEST_DIR"])
+    from test_ddp import fit_config
+    from torch.nn.modules.batchnorm import _BatchNorm
+    from banet_lite.train import fit
+    from test_ddp import batchnorm_on_running_statistics
+
+    out, rank = os.environ["OUT_DIR"], int(os.environ["RANK"])
+    _BatchNorm.forward = batchnorm_on_running_statistics
+    # Half of the global batch of 4 on each rank (the global batch of the 1-process run).
+    result = fit(fit_config(out + "/ddp", batch_size=2))
+    torch.save({"model": result.model.state_dict(), "lr": result.history[-1]["lr"], "epochs": len(result.history)},
+               f"{out}/fit_rank{rank}.pt")
+''')
+
+
+def test_fit_on_two_processes_equals_fit_on_one(tmp_path, monkeypatch):
+    """`fit` under torchrun with 2 gloo processes, batch 2 each, equals `fit` in one process with batch 4:
+    the same 2 steps (one per epoch over 4 images), the same final learning rate, the same weights.
+
+    Equivalence needs the same BatchNorm statistics on both sides: per-rank BN normalises each rank's 2
+    images by their own mean and variance, the single process all 4 by theirs (measured: the weights then
+    differ by more than the 2 steps moved them), and SyncBatchNorm, which would share them, runs on CUDA
+    only. Both runs therefore normalise by BN's running statistics (`batchnorm_on_running_statistics`),
+    which makes every loss term a per-image mean over equal-sized images: the global batch's mean is then
+    exactly the average of the ranks' means, and DDP's gradient average is the one process's gradient.
+    Measured difference: 4e-7 at most (float rounding, amplified by Adam's first steps, which divide by
+    |g|); tolerance 1e-5. (A time budget ending a 2-process run mid-way: the test above.)"""
+    from torch.nn.modules.batchnorm import _BatchNorm
+
+    from banet_lite.train import fit, load_checkpoint
+
+    torchrun(FIT_PAIR_WORKER, tmp_path, timeout=300)
+    monkeypatch.setattr(_BatchNorm, "forward", batchnorm_on_running_statistics)
+    single = fit(fit_config(tmp_path / "single"))
+    initial = dict(fit(fit_config(tmp_path / "initial", lr=0.0)).model.named_parameters())
+    rank0, rank1 = (torch.load(tmp_path / f"fit_rank{r}.pt", weights_only=True) for r in (0, 1))
+    assert rank0["epochs"] == rank1["epochs"] == len(single.history) == 2
+    assert rank0["lr"] == single.history[-1]["lr"] == 0.0  # the poly schedule ran its 2 steps on both sides
+    steps_taken = [load_checkpoint(tmp_path / run / "last.pt")["scheduler"]["last_epoch"] for run in ("ddp", "single")]
+    assert steps_taken == [2, 2]
+    moved = 0
+    for name, value in single.model.named_parameters():
+        torch.testing.assert_close(rank0["model"][name], rank1["model"][name], rtol=0, atol=0, msg=name)
+        torch.testing.assert_close(rank0["model"][name], value.detach(), rtol=0, atol=1e-5, msg=name)
+        moved += int((value - initial[name]).abs().max() > 1e-3)
+    assert moved > 10  # the 2 steps did move the weights, far beyond the tolerance
