@@ -113,15 +113,50 @@ class _Broken:
                 self.cff = cff
 
 
-@pytest.mark.parametrize("name, wrong", [
-    ("build_pee", _Broken.PEEWithoutReLU), ("build_mtl_stage", _Broken.StageWithSigmoidGate),
-    ("build_cff", _Broken.CFFNearestResize), ("build_aspp", _Broken.ASPPWithoutImagePool),
-    ("assemble_tiny", _Broken.TinyWithoutCFF),
-    ("joint_loss", lambda logits, sm, se, mask, w: answers.joint_loss(logits, sm, se, mask, None)),
-])
-def test_a_plausible_wrong_module_fails(name, wrong, capsys):
-    assert not exercises.check(name, wrong)
-    assert f"❌ {name}: input " in capsys.readouterr().out
+def _nearest_paper_cff(feats, stage):  # nearest-neighbour resizing instead of bilinear
+    s_i = feats[stage]
+    sent = [F.interpolate(s, size=s_i.shape[-2:], mode="nearest") for j, s in enumerate(feats) if j != stage]
+    return s_i + (1 - torch.sigmoid(s_i)) * sum(torch.sigmoid(s) * s for s in sent)
+
+
+def _dice_without_smoothing(logits, mask):
+    p, y = logits.softmax(1)[:, 1:], mask.float()
+    return (1 - 2 * (p * y).sum((1, 2, 3)) / (p.sum((1, 2, 3)) + y.sum((1, 2, 3)))).mean()
+
+
+# One plausible slip per exercise: what a student who half-remembers the lesson might write.
+WRONG_ANSWERS = {
+    "edge_target": lambda mask, rule: bl.edge_target(mask, "exclude_padding"),  # ignores the border rule
+    "normalize": lambda image: torch.from_numpy(image).permute(2, 0, 1).float() / 255,  # no mean and std
+    "pee_reference_form": lambda f, k: bl.pee.pyramid_edges(f, k, "exclude_padding"),  # padding not counted
+    "stage_sizes": lambda size, stride: [size // 4, size // 8, size // 16, size // 32],  # forgets the dilation
+    "reference_to_ours": lambda w: w,  # the authors' weight unchanged
+    "build_pee": _Broken.PEEWithoutReLU,
+    "paper_ia": lambda e, s: (e + torch.sigmoid(e) * s, s + torch.sigmoid(s) * e),  # sigmoid, not 1 - sigmoid
+    "separable_params": lambda r: 9 * r + r * r,  # forgets BatchNorm's 2R
+    "ia_blocks_params": lambda r: 9 * r + 2 * r + r * r,  # one block, not two
+    "build_mtl_stage": _Broken.StageWithSigmoidGate,
+    "paper_cff": _nearest_paper_cff,
+    "build_cff": _Broken.CFFNearestResize,
+    "build_aspp": _Broken.ASPPWithoutImagePool,
+    "soft_dice_loss": _dice_without_smoothing,
+    "joint_loss": lambda logits, sm, se, mask, w: answers.joint_loss(logits, sm, se, mask, None),  # weight lost
+    "assemble_tiny": _Broken.TinyWithoutCFF,
+    "balanced_pos_weight": lambda masks: 1 / answers.balanced_pos_weight(masks),  # p / (1 - p)
+    "poly_lr": lambda base_lr, step, total: base_lr * (1 - step / total),  # linear, not power 0.9
+    "dice_jaccard": lambda pred, target: answers.dice_jaccard(pred, target)[::-1],  # (Jaccard, Dice)
+    "boundary_f": lambda pred, target: bl.metrics.boundary_f_score(pred, target, tolerance=1),  # 1 px, not 2
+}
+
+
+def test_every_exercise_has_a_plausible_wrong_answer():
+    assert set(WRONG_ANSWERS) == set(exercises.EXERCISES)
+
+
+@pytest.mark.parametrize("name", sorted(WRONG_ANSWERS))
+def test_a_plausible_wrong_answer_fails(name, capsys):
+    assert not exercises.check(name, WRONG_ANSWERS[name])
+    assert capsys.readouterr().out.startswith(f"❌ {name}: input ")
 
 
 def test_module_weights_load_by_creation_order_and_misfits_are_named(capsys):
