@@ -10,7 +10,7 @@ loss (what fit does where bfloat16 is native); `bf16_fwd`, autocast around the f
 cast to float32 for the loss; `fp32_fast` and `bf16_fast`, `fp32` and `bf16_all` on the CPU fast path
 (train.use_cpu_fast_path: weight gradients as matrix products, fused Adam). Two warm-up steps per
 variant, then the variants alternate; medians. This is the measurement behind the tiny/lite rule in
-banet_lite/precision.py and the paper-only rule of the fast path (benchmarks/RESULTS.md).
+banet_lite/training/precision.py and the paper-only rule of the fast path (benchmarks/RESULTS.md).
 """
 
 import dataclasses

@@ -11,7 +11,7 @@ take most of one profiled Adam step on the joint loss. `--conv-passes` also time
 convolution of the model alone, at the shape it sees in the step, in its three passes (forward,
 input gradient, weight gradient), and prints the GFLOP/s each pass reaches: the ceiling that no
 change outside the convolution kernels can lift. `--weight-grads` times the weight gradients the CPU
-fast path computes as matrix products (banet_lite/weight_grad.py) both ways.
+fast path computes as matrix products (banet_lite/training/weight_grad.py) both ways.
 """
 
 from __future__ import annotations

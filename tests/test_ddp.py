@@ -135,7 +135,7 @@ def batchnorm_on_running_statistics(self, x):
 
 def fit_config(out, **kw):
     """4 synthetic images of 32 px, 2 epochs of one step each: all 4 images in the step, on either side."""
-    from banet_lite.train import TrainConfig
+    from banet_lite.training.train import TrainConfig
 
     base = dict(preset="tiny", epochs=2, batch_size=4, img_size=32, synthetic_train=4, seed=3, out=str(out),
                 progress=False)
@@ -148,7 +148,7 @@ FIT_PAIR_WORKER = textwrap.dedent('''
     sys.path.insert(0, os.environ["TEST_DIR"])
     from test_ddp import fit_config
     from torch.nn.modules.batchnorm import _BatchNorm
-    from banet_lite.train import fit
+    from banet_lite.training.train import fit
     from test_ddp import batchnorm_on_running_statistics
 
     out, rank = os.environ["OUT_DIR"], int(os.environ["RANK"])
@@ -174,7 +174,7 @@ def test_fit_on_two_processes_equals_fit_on_one(tmp_path, monkeypatch):
     |g|); tolerance 1e-5. (A time budget ending a 2-process run mid-way: the test above.)"""
     from torch.nn.modules.batchnorm import _BatchNorm
 
-    from banet_lite.train import fit, load_checkpoint
+    from banet_lite.training.train import fit, load_checkpoint
 
     torchrun(FIT_PAIR_WORKER, tmp_path, timeout=300)
     monkeypatch.setattr(_BatchNorm, "forward", batchnorm_on_running_statistics)

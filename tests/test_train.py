@@ -295,3 +295,58 @@ def test_workers_do_not_change_the_result(tmp_path):
     workers = btrain.fit(small_config(tmp_path, out=str(tmp_path / "w2"), data_dir=str(root), epochs=2, workers=2))
     for name, value in plain.model.state_dict().items():
         torch.testing.assert_close(workers.model.state_dict()[name], value, rtol=0, atol=0, msg=name)
+
+
+# ------------------------------------------------------------------- checkpoints: how often, and how written
+def test_last_pt_every_n_epochs_at_an_early_stop_and_at_the_end(tmp_path, monkeypatch):
+    from banet_lite import checkpoint
+
+    written, real_save = [], checkpoint.save_checkpoint
+    monkeypatch.setattr(checkpoint, "save_checkpoint",
+                        lambda path, state: written.append((Path(path).name, state["epoch"])) or real_save(path, state))
+    first = btrain.fit(small_config(tmp_path, epochs=5, checkpoint_every=2, stop_after=3))
+    assert [e for name, e in written if name == "last.pt"] == [2, 3]  # every 2nd epoch, and at the stop
+    written.clear()
+    resumed = btrain.fit(small_config(tmp_path, epochs=5, checkpoint_every=2, resume=str(first.last_path)))
+    assert [e for name, e in written if name == "last.pt"] == [4, 5]  # and at the end
+    assert len(resumed.history) == 5 and btrain.load_checkpoint(resumed.last_path)["epoch"] == 5
+
+
+def test_save_checkpoint_writes_locally_then_replaces_atomically(tmp_path, monkeypatch):
+    import tempfile
+
+    from banet_lite.training.checkpoint import save_checkpoint
+
+    local, dest = tmp_path / "local", tmp_path / "drive" / "last.pt"
+    local.mkdir()
+    dest.parent.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(local))
+    save_checkpoint(dest, {"model": {"w": torch.ones(3)}, "config": {}})
+    assert torch.load(dest, weights_only=True)["model"]["w"].tolist() == [1.0, 1.0, 1.0]
+    assert list(local.iterdir()) == [] and [p.name for p in dest.parent.iterdir()] == ["last.pt"]
+
+    def broken_save(state, f):
+        Path(f).write_bytes(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(dest, {"model": {}, "config": {}})
+    assert torch.load(dest, weights_only=True)["model"]["w"].tolist() == [1.0, 1.0, 1.0]  # the old one, whole
+    assert list(local.iterdir()) == [] and [p.name for p in dest.parent.iterdir()] == ["last.pt"]
+
+
+def test_workers_auto_and_bad_settings_named(monkeypatch):
+    from banet_lite.training.config import resolve_workers
+
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    assert resolve_workers(None, "cpu") == 0  # workers would take the training step's cores
+    assert resolve_workers(None, "cuda") == min(4, os.cpu_count())
+    assert resolve_workers(2, "cpu") == 2 and resolve_workers(0, "cuda") == 0  # explicit numbers honoured
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", str(os.cpu_count()))
+    assert resolve_workers(None, "cuda") == 1  # torchrun's processes share the CPUs
+    assert btrain.TrainConfig().workers is None
+    with pytest.raises(ValueError, match="checkpoint_every=0"):
+        btrain.TrainConfig(checkpoint_every=0).resolved()
+    with pytest.raises(ValueError, match="workers=-1"):
+        btrain.TrainConfig(workers=-1).resolved()

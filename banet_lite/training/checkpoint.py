@@ -22,7 +22,6 @@ import shutil
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -31,9 +30,6 @@ from ..errors import CheckpointError, MissingFileError
 from ..files import atomic_write, write_csv
 from ..model.banet import build_model, config_from_dict
 from ..utils import resolve_device
-
-if TYPE_CHECKING:  # the run these functions save and resume (train.py imports this module)
-    from . import train
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
@@ -96,7 +92,8 @@ def load_model(checkpoint: str | os.PathLike, device: str = "auto") -> tuple[nn.
 
 
 # ------------------------------------------------------------------- a training run's checkpoints
-def checkpoint_state(run: train.Run, epoch: int) -> dict:
+# `run` below is train.py's Run (not imported here: train.py imports this module)
+def checkpoint_state(run, epoch: int) -> dict:
     """The whole state of a training run (train.py's Run) after `epoch` epochs: what `resume` needs to
     continue bit for bit."""
     rng = {"torch": torch.get_rng_state()}
@@ -108,14 +105,14 @@ def checkpoint_state(run: train.Run, epoch: int) -> dict:
             "train_config": asdict(run.cfg), "img_size": run.cfg.img_size, "history": run.history, "rng": rng}
 
 
-def weights_state(run: train.Run, epoch: int) -> dict:
+def weights_state(run, epoch: int) -> dict:
     """What `best.pt` holds: what evaluate and predict need (weights, config, input size, the run's
     settings and record), not the optimizer's state (two thirds of `last.pt` for Adam)."""
     full = checkpoint_state(run, epoch)
     return {k: full[k] for k in ("model", "epoch", "best_score", "config", "train_config", "img_size", "history")}
 
 
-def resume(run: train.Run, path: str | os.PathLike) -> None:
+def resume(run, path: str | os.PathLike) -> None:
     """Put a freshly set-up run back into the state `last.pt` at `path` holds."""
     ckpt = load_checkpoint(path, map_location=run.device)
     if "optimizer" not in ckpt:
@@ -133,7 +130,7 @@ def resume(run: train.Run, path: str | os.PathLike) -> None:
         print(f"resumed from {path} at epoch {run.start_epoch} (best val Dice {run.best_score:.4f})")
 
 
-def save_epoch(run: train.Run, epoch: int, score: float, last: bool = True) -> None:
+def save_epoch(run, epoch: int, score: float, last: bool = True) -> None:
     """Rank 0, after each epoch: best.pt (weights) when the validation Dice beats every earlier one, last.pt
     (the whole state) when `last` (every `checkpoint_every` epochs, and when the run ends), history.csv."""
     if score > run.best_score:
