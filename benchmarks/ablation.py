@@ -25,10 +25,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from banet_lite.evaluate import evaluate  # noqa: E402
+from banet_lite.files import write_csv  # noqa: E402
 from banet_lite.model.banet import build_model, count_parameters  # noqa: E402
 from banet_lite.model.config import ABLATIONS  # noqa: E402
 from banet_lite.teaching.viz import save_figure  # noqa: E402
-from banet_lite.training.train import TrainConfig, fit, write_csv  # noqa: E402
+from banet_lite.training.train import TrainConfig, fit  # noqa: E402
 
 VARIANTS = {  # name -> (preset, switches turned off): the full model, one per ablation switch, the baseline
     "BA-Net (full)": ("lite", {}),

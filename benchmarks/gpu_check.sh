@@ -149,7 +149,8 @@ import csv, datetime, json, os, statistics, subprocess
 
 import torch
 
-from banet_lite.training.train import amp_settings, load_checkpoint
+from banet_lite.training.checkpoint import load_checkpoint
+from banet_lite.training.precision import amp_settings
 
 run, device = os.environ["RUN_DIR"], os.environ["DEVICE"]
 rows = list(csv.DictReader(open(f"{run}/history.csv")))

@@ -25,6 +25,7 @@ from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
 import banet_lite as bl
+from banet_lite.training.step import train_step
 from banet_lite.training.weight_grad import MIN_IN_CHANNELS, eligible, gemm_weight_grad
 
 
@@ -64,12 +65,10 @@ def main():
 
     amp_dtype = torch.bfloat16 if args.precision == "bf16" else None
 
+    scaler = torch.amp.GradScaler("cpu", enabled=False)
+
     def step():
-        with torch.autocast("cpu", dtype=amp_dtype, enabled=amp_dtype is not None):
-            total_loss, _ = loss_fn(model(x), y)
-        opt.zero_grad(set_to_none=True)
-        total_loss.backward()
-        opt.step()
+        train_step(model, x, y, opt, scaler, loss_fn, amp_dtype)
 
     step()
     times = []

@@ -39,7 +39,9 @@ import torch
 
 import banet_lite as bl
 from banet_lite.metrics import batch_dice
-from banet_lite.training.train import TrainConfig, amp_settings, cpu_has_native_bf16, use_cpu_fast_path
+from banet_lite.training.precision import amp_settings, cpu_has_native_bf16
+from banet_lite.training.step import train_step
+from banet_lite.training.train import TrainConfig, use_cpu_fast_path
 from banet_lite.training.weight_grad import gemm_weight_grads
 
 
@@ -64,12 +66,10 @@ def time_training(model, batch_size: int, size: int, steps: int, repeats: int, d
     y = torch.zeros(batch_size, 1, size, size, device=device)
     y[..., size // 4: 3 * size // 4, size // 3: 2 * size // 3] = 1
 
+    scaler = torch.amp.GradScaler(device.type, enabled=False)  # float32 / bfloat16: a pass-through
+
     def step():
-        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-            total, _ = loss_fn(model(x), y)
-        opt.zero_grad(set_to_none=True)
-        total.backward()
-        opt.step()
+        train_step(model, x, y, opt, scaler, loss_fn, amp_dtype)
 
     best = float("inf")
     with gemm_weight_grads(model, enabled=fast_path):
@@ -176,19 +176,10 @@ def versus_reference(path: str, steps: int, size: int = 256, batch_size: int = 2
     masks = torch.zeros(batch_size, 1, size, size)
     masks[..., size // 4: 3 * size // 4, size // 3: 2 * size // 3] = 1
 
-    def lib_step():  # the lines of fit's training loop
+    def lib_step():  # fit's step: the batch to the device, train_step, the running sums read once
         x = images.to(device, memory_format=torch.channels_last)
         y = masks.to(device)
-        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-            out = lib(x)
-            total, parts = loss_fn(out, y)
-        if not torch.isfinite(total):
-            raise FloatingPointError("non-finite loss")
-        opt.zero_grad(set_to_none=True)
-        scaler.scale(total).backward()
-        scaler.step(opt)
-        scaler.update()
-        sched.step()
+        out, total, parts = train_step(lib, x, y, opt, scaler, loss_fn, amp_dtype, sched)
         _ = [v.item() for v in parts.values()], batch_dice(out.logits.detach().float(), y)
 
     def ref_step():  # the reference's training step (experiment/main.py), minus the data loading

@@ -21,8 +21,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from banet_lite.evaluate import evaluate  # noqa: E402
+from banet_lite.files import write_csv  # noqa: E402
 from banet_lite.teaching.viz import save_figure  # noqa: E402
-from banet_lite.training.train import TrainConfig, fit, write_csv  # noqa: E402
+from banet_lite.training.train import TrainConfig, fit  # noqa: E402
 
 SETTINGS = {  # name -> TrainConfig fields changed from the lite defaults
     "defaults": {},

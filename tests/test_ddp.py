@@ -123,7 +123,7 @@ def test_ddp_fit_stops_on_rank_0s_clock_and_trains_an_ablation_with_unused_modul
     assert [r["epochs"] for r in ranks] == [1, 1]  # both left after rank 0's first epoch
     assert "budget" in ranks[0]["stopped"] and ranks[1]["stopped"] == "stopped with rank 0"
     assert (tmp_path / "run" / "best.pt").is_file()
-    assert bl.train.load_checkpoint(tmp_path / "run" / "last.pt")["epoch"] == 1  # due every 5, written at the stop
+    assert bl.checkpoint.load_checkpoint(tmp_path / "run" / "last.pt")["epoch"] == 1  # due every 5, written at the stop
 
 
 # --------------------------------------------------------------------- fit on 2 processes against 1
@@ -174,7 +174,8 @@ def test_fit_on_two_processes_equals_fit_on_one(tmp_path, monkeypatch):
     |g|); tolerance 1e-5. (A time budget ending a 2-process run mid-way: the test above.)"""
     from torch.nn.modules.batchnorm import _BatchNorm
 
-    from banet_lite.training.train import fit, load_checkpoint
+    from banet_lite.training.checkpoint import load_checkpoint
+    from banet_lite.training.train import fit
 
     torchrun(FIT_PAIR_WORKER, tmp_path, timeout=300)
     monkeypatch.setattr(_BatchNorm, "forward", batchnorm_on_running_statistics)

@@ -37,11 +37,11 @@ def test_resume_continues_exactly(tmp_path):
 
 def test_checkpoint_holds_the_whole_state_and_loads_weights_only(tmp_path):
     result = btrain.fit(small_config(tmp_path, epochs=1))
-    ckpt = btrain.load_checkpoint(result.last_path)  # weights_only=True inside
+    ckpt = bl.checkpoint.load_checkpoint(result.last_path)  # weights_only=True inside
     assert {"model", "optimizer", "scheduler", "scaler", "epoch", "best_score", "config", "rng",
             "history", "img_size"} <= set(ckpt)
     assert ckpt["epoch"] == 1 and ckpt["img_size"] == 48
-    model = btrain.model_from_checkpoint(ckpt)
+    model = bl.checkpoint.model_from_checkpoint(ckpt)
     key = "decoder.head.3.bias"
     torch.testing.assert_close(model.state_dict()[key], result.model.state_dict()[key])
     assert not list(Path(result.last_path).parent.glob("*.tmp"))
@@ -51,9 +51,9 @@ def test_unreadable_checkpoint_is_named(tmp_path):
     bad = tmp_path / "broken.pt"
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="broken.pt"):
-        btrain.load_checkpoint(bad)
+        bl.checkpoint.load_checkpoint(bad)
     with pytest.raises(FileNotFoundError, match="nope.pt"):
-        btrain.load_checkpoint(tmp_path / "nope.pt")
+        bl.checkpoint.load_checkpoint(tmp_path / "nope.pt")
 
 
 def test_time_budget_stops_after_the_epoch_in_progress(tmp_path):
@@ -115,7 +115,7 @@ def test_ddp_on_two_cpu_processes_with_gloo(tmp_path):
     assert proc.stdout.count("best val Dice") == 1  # rank 0 alone prints
     rows = btrain.read_history(out / "history.csv")
     assert [r["epoch"] for r in rows] == [1, 2]
-    ckpt = btrain.load_checkpoint(out / "last.pt")
+    ckpt = bl.checkpoint.load_checkpoint(out / "last.pt")
     assert ckpt["train_config"]["batch_size"] == 2
     assert not any(k.startswith("module.") for k in ckpt["model"])  # saved without the DDP wrapper
 
@@ -129,7 +129,7 @@ def test_a_progress_bar_does_not_change_the_result(tmp_path):
 
 def test_unet_checkpoint_rebuilds_its_own_width(tmp_path):
     result = btrain.fit(small_config(tmp_path, preset="unet", epochs=1, model_overrides={"base_width": 4}))
-    model = btrain.model_from_checkpoint(btrain.load_checkpoint(result.best_path))
+    model = bl.checkpoint.model_from_checkpoint(bl.checkpoint.load_checkpoint(result.best_path))
     assert bl.count_parameters(model) == bl.count_parameters(bl.build_model("unet", base_width=4))
 
 
@@ -162,7 +162,7 @@ def test_evaluate_without_split_csv_uses_the_runs_seeded_test_split(tmp_path):
     ],
 )
 def test_amp_settings_per_compute_capability(device_type, enabled, capability, dtype, scaler):
-    assert btrain.amp_settings(device_type, enabled, capability) == (dtype, scaler)
+    assert precision.amp_settings(device_type, enabled, capability) == (dtype, scaler)
 
 
 @pytest.mark.parametrize(
@@ -179,8 +179,8 @@ def test_amp_settings_per_compute_capability(device_type, enabled, capability, d
 )
 def test_amp_settings_on_cpu(monkeypatch, native, enabled, preset, dtype):
     monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: native)
-    assert btrain.amp_settings("cpu", enabled, preset=preset) == (dtype, False)
-    assert btrain.amp_settings("cpu", enabled, preset=preset, cpu_native_bf16=native) == (dtype, False)
+    assert precision.amp_settings("cpu", enabled, preset=preset) == (dtype, False)
+    assert precision.amp_settings("cpu", enabled, preset=preset, cpu_native_bf16=native) == (dtype, False)
 
 
 def _fake_cpu(monkeypatch, flags: str, capability: str = "AVX512", probes: bool | None = None, **env):
@@ -254,7 +254,7 @@ def test_fit_loads_a_weights_file_says_so_and_a_resume_does_not_need_it(tmp_path
     assert first.last_path == run / "last.pt" and (run / "history.csv").exists()
     log = capsys.readouterr().out
     assert f"backbone: loaded 120 tensors from {weights} (unused: fc.bias, fc.weight)" in log
-    assert btrain.load_checkpoint(first.last_path)["train_config"]["pretrained"] == str(weights)
+    assert bl.checkpoint.load_checkpoint(first.last_path)["train_config"]["pretrained"] == str(weights)
 
     # the weights were trained from the file's values (one epoch moves them only a little)
     start, trained = state["layer1.0.conv1.weight"], first.model.backbone.layer1[0].conv1.weight.detach()
@@ -309,7 +309,7 @@ def test_last_pt_every_n_epochs_at_an_early_stop_and_at_the_end(tmp_path, monkey
     written.clear()
     resumed = btrain.fit(small_config(tmp_path, epochs=5, checkpoint_every=2, resume=str(first.last_path)))
     assert [e for name, e in written if name == "last.pt"] == [4, 5]  # and at the end
-    assert len(resumed.history) == 5 and btrain.load_checkpoint(resumed.last_path)["epoch"] == 5
+    assert len(resumed.history) == 5 and bl.checkpoint.load_checkpoint(resumed.last_path)["epoch"] == 5
 
 
 def test_save_checkpoint_writes_locally_then_replaces_atomically(tmp_path, monkeypatch):

@@ -44,17 +44,17 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from .. import data as bdata
 from ..errors import TrainingError
-from ..files import read_csv, write_csv
+from ..files import read_csv
 from ..metrics import batch_scores
 from ..model.backbone import describe_weights, fetch_imagenet_weights, load_pretrained_backbone
 from ..model.banet import build_model
 from ..model.losses import JointLoss, joint_loss_for
-from ..model.output import logits_to_mask
 from ..utils import resolve_device, seed_everything
-from .checkpoint import load_checkpoint, model_config_dict, model_from_checkpoint, resume, save_checkpoint, save_epoch
+from .checkpoint import resume, save_epoch
 from .config import TrainConfig, resolve_workers
 from .distributed import barrier, broadcast, distributed_setup, distributed_teardown
-from .precision import SkippedSteps, amp_settings, check_skipped, cpu_has_native_bf16, scaler_step
+from .precision import SkippedSteps, amp_settings, check_skipped
+from .step import dice_sum, train_step
 from .weight_grad import gemm_weight_grads
 
 CPU_FAST_PATH_PRESETS = ("paper",)  # use_cpu_fast_path: where it measured faster
@@ -63,12 +63,6 @@ TORCH_HAS_CPU_FAST_PATH = hasattr(torch, "get_autocast_dtype")
 # Steps between read-outs of the running loss sums (progress bar, non-finite check): the training loop's one
 # wait for the device; within a step nothing is read back to the host.
 LOG_EVERY = 20
-
-# names that lived here before checkpoint.py, files.py, utils.py and train_config.py took them over
-__all__ = ["FitResult", "TrainConfig", "amp_settings", "build_datasets", "cpu_has_native_bf16", "evaluate_loss",
-           "fit", "load_checkpoint", "model_config_dict", "model_from_checkpoint", "poly_lr", "read_history",
-           "resolve_device", "save_checkpoint", "write_csv"]
-
 
 @dataclass
 class FitResult:
@@ -297,35 +291,21 @@ def use_cpu_fast_path(device_type: str, cfg: TrainConfig) -> bool:
 
 
 def _train_step(run: Run, images: torch.Tensor, masks: torch.Tensor, sums: dict[str, torch.Tensor]) -> None:
-    """One optimiser step on a batch; adds the batch's loss terms and Dice (times its size) to `sums`, on
-    the device (float64, as the host's floats before): nothing here waits for the GPU."""
-    device = run.device
-    images = images.to(device, non_blocking=True, memory_format=run.memory_format)
-    masks = masks.to(device, non_blocking=True)
-    with torch.autocast(device.type, dtype=run.amp_dtype, enabled=run.amp_dtype is not None):  # None: float32
-        out = run.train_model(images)
-        total, parts = run.loss_fn(out, masks)
-    run.optimizer.zero_grad(set_to_none=True)
-    run.scaler.scale(total).backward()
-    scaler_step(run.scaler, run.optimizer, run.skips)  # float16: skips a non-finite step, and counts it
-    run.scheduler.step()
+    """`train_step` on a batch; adds the batch's loss terms and Dice (times its size) to `sums`, on the
+    device (float64, as the host's floats before): nothing here waits for the GPU."""
+    images = images.to(run.device, non_blocking=True, memory_format=run.memory_format)
+    masks = masks.to(run.device, non_blocking=True)
+    out, total, parts = train_step(run.train_model, images, masks, run.optimizer, run.scaler, run.loss_fn,
+                                   run.amp_dtype, run.scheduler, run.skips)
     b = images.shape[0]
-    parts = {**parts, "total": total.detach()}  # the loss trained on: a non-finite one shows in the sums
+    parts = {**parts, "total": total}  # the loss trained on: a non-finite one shows in the sums
     if run.skips is not None:  # float16: the means are over the steps the GradScaler took
         finite = torch.isfinite(parts["total"])
         parts = {k: torch.where(finite, v, 0.0) for k, v in parts.items()}
         sums["counted"] = sums.get("counted", 0.0) + finite.double() * b
     for k, v in parts.items():
         sums[k] = sums.get(k, 0.0) + v.double() * b
-    sums["dice"] = sums.get("dice", 0.0) + _dice_sum(out.logits.detach().float(), masks)
-
-
-def _dice_sum(logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    """The sum of a batch's per-image hard Dice, on the device; metrics.dice's rule (an empty prediction
-    scores 1 when the target is empty too, else 0), in float64 as batch_scores computes it on the host."""
-    pred, target = logits_to_mask(logits), masks[:, 0] > 0.5
-    tp, fp, fn = ((a & b).flatten(1).sum(1).double() for a, b in ((pred, target), (pred, ~target), (~pred, target)))
-    return torch.where(tp + fp == 0, (fn == 0).double(), 2 * tp / (2 * tp + fp + fn).clamp_min(1)).sum()
+    sums["dice"] = sums.get("dice", 0.0) + dice_sum(out.logits.detach().float(), masks)
 
 
 @torch.no_grad()
