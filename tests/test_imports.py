@@ -1,6 +1,7 @@
 """The package's shape: `import banet_lite` stays light, and no two modules import each other."""
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -59,3 +60,18 @@ def test_no_import_cycle():
     for m in sorted(graph):
         if m not in state:
             visit(m, [])
+
+
+def test_a_required_test_that_skips_fails(tmp_path):
+    """tests/conftest.py: with BANET_REQUIRE=browser, a browser test that skips is a failure; without, a skip."""
+    (tmp_path / "test_needs_browser.py").write_text(
+        "import pytest\n\n@pytest.mark.browser\ndef test_needs_browser():\n    pytest.skip('no Chromium here')\n")
+    tests_dir = Path(__file__).resolve().parent
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "conftest", "-p", "no:cacheprovider", str(tmp_path)]
+    env = {**os.environ, "PYTHONPATH": str(tests_dir)}
+    required = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                              env={**env, "BANET_REQUIRE": "browser"})
+    assert required.returncode == 1 and "BANET_REQUIRE names browser" in required.stdout, required.stdout
+    optional = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                              env={k: v for k, v in env.items() if k != "BANET_REQUIRE"})
+    assert optional.returncode == 0 and "1 skipped" in optional.stdout, optional.stdout

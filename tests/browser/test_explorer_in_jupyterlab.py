@@ -33,9 +33,10 @@ from pathlib import Path
 
 import pytest
 
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="the playwright Python package is not installed (pip install playwright)"
-)
+try:
+    from playwright import sync_api
+except ImportError:  # the test skips, saying so (and fails where BANET_REQUIRE names "browser")
+    sync_api = None
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -49,9 +50,11 @@ RUN_ALL_S = float(os.environ.get("BANET_BROWSER_RUN_S", 900))  # Run All Cells u
 CHANGE_S = 90  # one control change -> a new picture from the kernel
 FINISHED_GRACE_S = 30  # the notebook finished without an explorer: wait this long for a late widget view
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.is_file(), reason=f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
-)
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(sync_api is None, reason="the playwright package is not installed (pip install playwright)"),
+    pytest.mark.skipif(not CHROMIUM.is_file(), reason=f"Chromium not found at {CHROMIUM} (apt-get install chromium)"),
+]
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,27 @@
+"""Test-suite rules shared by every test file.
+
+Markers say what a test needs: `slow` (an end-to-end run), `browser` (Chromium and Playwright), `colab` (builds
+a Colab-like environment from PyPI), `cuda` (a GPU). A test skips, saying why, when what it needs is missing.
+Where that is not acceptable, `BANET_REQUIRE` lists the markers whose tests must run: `.ci/run` sets
+`BANET_REQUIRE=browser,colab`, so CI fails, instead of passing green, when Chromium or PyPI is missing.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+REQUIRED = {m.strip() for m in os.environ.get("BANET_REQUIRE", "").split(",") if m.strip()}
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    required = sorted(REQUIRED & {m.name for m in item.iter_markers()})
+    if report.skipped and required:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = (f"{item.nodeid} skipped, but BANET_REQUIRE names {', '.join(required)}: "
+                           f"this test must run here ({reason})")
