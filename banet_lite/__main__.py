@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import inspect
 import json
 import os
-import re
 import sys
 
 from . import data as bdata
@@ -23,18 +21,11 @@ from .model.config import ABLATIONS, BANetConfig
 
 # TrainConfig fields whose flag differs from --<field-name>
 FLAG_NAMES = {"model_overrides": "model"}
-HELP = {"model_overrides": "BANetConfig fields to change, e.g. --model use_aspp=false reduce_dim=16"}
 
 
 def ablation_flag(switch: str) -> str:
     """use_pee -> no-pee, deep_supervision -> no-deep-supervision."""
     return "no-" + switch.removeprefix("use_").replace("_", "-")
-
-
-def _field_comments(cls) -> dict[str, str]:
-    """{field: its trailing `# comment`} from the dataclass source: the help text of each flag."""
-    pattern = re.compile(r"^\s+(\w+):[^#]*#\s*(.+)$")
-    return {m[1]: m[2] for line in inspect.getsource(cls).splitlines() if (m := pattern.match(line))}
 
 
 def _parse_value(text: str):
@@ -58,13 +49,12 @@ def _model_override(text: str) -> tuple[str, object]:
 
 def add_train_config_flags(parser: argparse.ArgumentParser, config_cls) -> None:
     """One flag per dataclass field, typed by its annotation; a flag not given keeps the field's default."""
-    comments = _field_comments(config_cls)
     for f in dataclasses.fields(config_cls):
         flag = "--" + FLAG_NAMES.get(f.name, f.name).replace("_", "-")
         kind = str(f.type).split("|")[0].strip()  # "int | None" -> "int"
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         shown = f" (default: {default})" if default not in (None, {}) else ""
-        help = HELP.get(f.name) or comments.get(f.name, "") + shown
+        help = f.metadata.get("help", "") + shown
         common = {"dest": f.name, "default": argparse.SUPPRESS, "help": help}
         if kind == "bool":
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, **common)

@@ -15,46 +15,52 @@ from ..model.banet import make_config, resolve_pretrained
 from ..model.config import training_defaults
 
 
+def setting(default, help: str):
+    """A TrainConfig field and its help text: the CLI's `--help` reads it from the field's metadata."""
+    return field(default=default, metadata={"help": help})
+
+
 @dataclass
 class TrainConfig:
     """Everything a run needs; fields left None take the preset's defaults (config.py)."""
 
-    preset: str = "tiny"  # tiny, lite, paper, or unet (the baseline, trained with lite's defaults)
-    data_dir: str | None = None  # a folder dataset (images/ + masks/, or a native layout)
-    dataset: str | None = None  # or a registry name (kvasir-seg, isic2018, ...), downloaded if needed
-    out: str = "runs/banet"  # any folder (created with its parents), e.g. a mounted Google Drive folder
-    epochs: int | None = None
-    batch_size: int | None = None
-    img_size: int | None = None
-    lr: float | None = None
-    weight_decay: float = 0.0
-    poly_power: float = 0.9
-    num_classes: int = 2
-    seed: int = 0
-    device: str = "auto"  # auto -> cuda if available, else cpu
-    amp: bool = True  # mixed precision (amp_settings): CUDA bf16/fp16; CPU bf16 where native, lite/paper only
-    compile: bool = False  # torch.compile the model
-    channels_last: bool = True
-    cpu_fast_path: bool = True  # CPU, paper: wide convs' weight gradients as GEMMs, fused Adam (train.py)
-    workers: int | None = None  # DataLoader worker processes; None: auto (CUDA: min(4, CPUs per process); CPU: 0)
-    sync_bn: bool = False  # several GPUs: BatchNorm over the global batch (for small per-rank batches)
-    augment: bool = True
-    aug_strength: float = 1.0
-    val_fraction: float = 0.1
-    synthetic_train: int = 96  # the synthetic default: training images (validation: a quarter)
-    synthetic_difficulty: float = 0.5
-    side_weight: float = 1.0  # lambda_i of the joint loss
-    edge_pos_weight: float | None = None  # weight of the boundary class in the side edge loss (None: 1)
-    edge_weight: float = 1.0  # weight of the side edge loss; 0 trains without boundary supervision
-    # backbone init: None (random), "auto" (ImageNet where the preset has it: paper; else None),
-    # "imagenet", a URL or a .pth file with torchvision key names. Ignored when resuming.
-    pretrained: str | None = None
-    resume: str | None = None  # a checkpoint to continue from (last.pt)
-    time_budget: float | None = None  # seconds; stops after the epoch in progress
-    stop_after: int | None = None  # end this run after N epochs; the schedule still spans `epochs`
-    checkpoint_every: int = 1  # epochs between last.pt writes; also written at the end and when the run stops early
-    progress: bool = True
-    model_overrides: dict = field(default_factory=dict)  # e.g. {"use_pee": False}
+    preset: str = setting("tiny", "tiny, lite, paper, or unet (the baseline, trained with lite's defaults)")
+    data_dir: str | None = setting(None, "a folder dataset (images/ + masks/, or a native layout)")
+    dataset: str | None = setting(None, "or a registry name (kvasir-seg, isic2018, ...), downloaded if needed")
+    out: str = setting("runs/banet", "any folder (created with its parents), e.g. a mounted Google Drive folder")
+    epochs: int | None = setting(None, "length of the poly schedule (None: the preset's)")
+    batch_size: int | None = setting(None, "images per step, over all processes (None: the preset's)")
+    img_size: int | None = setting(None, "training images are resized to this square (None: the preset's)")
+    lr: float | None = setting(None, "Adam's base learning rate (None: the preset's)")
+    weight_decay: float = setting(0.0, "Adam's weight decay")
+    poly_power: float = setting(0.9, "lr(t) = lr * (1 - t / T) ** poly_power")
+    num_classes: int = setting(2, "1: sigmoid output, as the paper; 2: softmax, as the authors' code")
+    seed: int = setting(0, "the seed of the weights, the data order, augmentation and a drawn split")
+    device: str = setting("auto", "auto -> cuda if available, else cpu")
+    amp: bool = setting(True, "mixed precision (amp_settings): CUDA bf16/fp16; CPU bf16 where native, lite/paper only")
+    compile: bool = setting(False, "torch.compile the model")
+    channels_last: bool = setting(True, "train in the channels_last memory layout")
+    cpu_fast_path: bool = setting(True, "CPU, paper: wide convs' weight gradients as GEMMs, fused Adam (train.py)")
+    workers: int | None = setting(None, "DataLoader worker processes; None: auto (CUDA: min(4, CPUs per process); "
+                                        "CPU: 0)")
+    sync_bn: bool = setting(False, "several GPUs: BatchNorm over the global batch (for small per-rank batches)")
+    augment: bool = setting(True, "the paper's augmentation: flips, zoom or crop, rotation by up to 10 degrees")
+    aug_strength: float = setting(1.0, "scales every augmentation's range")
+    val_fraction: float = setting(0.1, "the validation share of the training images where the split has no val rows")
+    synthetic_train: int = setting(96, "the synthetic default: training images (validation: a quarter)")
+    synthetic_difficulty: float = setting(0.5, "the synthetic default: how hard its lesions are, 0 .. 1")
+    side_weight: float = setting(1.0, "lambda_i of the joint loss")
+    edge_pos_weight: float | None = setting(None, "weight of the boundary class in the side edge loss (None: 1)")
+    edge_weight: float = setting(1.0, "weight of the side edge loss; 0 trains without boundary supervision")
+    pretrained: str | None = setting(None, "backbone init: None (random), auto (ImageNet where the preset has it: "
+                                           "paper), imagenet, a URL or a .pth file; ignored when resuming")
+    resume: str | None = setting(None, "a checkpoint to continue from (last.pt)")
+    time_budget: float | None = setting(None, "seconds; stops after the epoch in progress")
+    stop_after: int | None = setting(None, "end this run after N epochs; the schedule still spans `epochs`")
+    checkpoint_every: int = setting(1, "epochs between last.pt writes; also written at the end and at an early stop")
+    progress: bool = setting(True, "progress bars")
+    model_overrides: dict = field(default_factory=dict, metadata={"help": "BANetConfig fields to change, e.g. "
+                                                                          "--model use_aspp=false reduce_dim=16"})
 
     def resolved(self) -> TrainConfig:
         """A copy with the preset's training defaults filled in; "auto" weights resolved."""
