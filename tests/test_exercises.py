@@ -17,14 +17,6 @@ def test_the_library_answer_passes(name, capsys):
     assert capsys.readouterr().out.startswith(f"✅ {name}: matches banet_lite on ")
 
 
-def test_two_to_four_exercises_per_notebook():
-    per_notebook = {}
-    for e in exercises.EXERCISES.values():
-        per_notebook[e.notebook] = per_notebook.get(e.notebook, 0) + 1
-    assert sorted(per_notebook) == ["00", "01", "02", "03", "04", "05", "06"]
-    assert all(2 <= n <= 4 for n in per_notebook.values()), per_notebook
-
-
 def test_verdicts_for_a_stub_a_wrong_answer_and_a_crash(capsys):
     def stub(e, s):
         raise NotImplementedError

@@ -1,4 +1,4 @@
-"""The library's answers to the notebooks' exercises, and the inputs they are checked on.
+"""The library's answers to the notebooks' exercises, and the inputs they are checked on (`*_cases`).
 
 `exercises.check` runs a reader's function (or module) and the answer here on the same inputs. Most answers
 are one call into the library; the rest are written out below. The module answers are the library's modules
@@ -14,6 +14,7 @@ from torch import Tensor
 
 from ..model.banet import BANet
 from ..model.cff import CrossFeatureFusion
+from ..model.config import get_config
 from ..model.layers import SeparableConv
 from ..model.losses import JointLoss, edge_target
 from ..model.mtl import InteractiveAttention, MiniMTL
@@ -149,3 +150,92 @@ class TinyBANetAnswer(BANet):
         out = super().forward(x)
         return out.logits, out.side_masks, out.side_edges
 
+
+# --- the inputs each exercise is checked on: function exercises, argument tuples; module exercises,
+# (constructor arguments, forward arguments). Fixed seeds, several shapes, and the corner cases.
+_CFF_SHAPES = [(1, 3, 16, 16), (1, 3, 8, 8), (1, 3, 8, 8), (1, 3, 8, 8)]  # stage 1 at twice the others' size
+
+
+def edge_target_cases() -> list[tuple]:
+    rules = ("exclude_padding", "zero_padding")
+    return [(masks(s), rule) for s in (0, 1) for rule in rules] + [
+        (torch.ones(1, 1, 8, 8), "zero_padding"), (torch.zeros(1, 1, 8, 8), "exclude_padding")]
+
+
+def normalize_cases() -> list[tuple]:
+    return [(torch.randint(0, 256, (h, w, 3), generator=generator(h)).numpy().astype(np.uint8),)
+            for h, w in ((4, 5), (16, 16))]
+
+
+def pee_reference_form_cases() -> list[tuple]:
+    maps = features(0, [(1, 3, 9, 9), (2, 4, 12, 7), (1, 2, 16, 16)])
+    return list(zip(maps, [(5, 7), (3, 5), (5, 7)])) + [(torch.full((1, 2, 10, 10), 3.0), (3, 5))]
+
+
+def stage_sizes_cases() -> list[tuple]:
+    return [(s, o) for s in (64, 96, 100) for o in (8, 16, 32)]
+
+
+def reference_to_ours_cases() -> list[tuple]:
+    return [(w,) for w in features(1, [(4, 12, 1, 1), (8, 24, 1, 1)])]
+
+
+def build_pee_cases() -> list[tuple]:
+    return [((4, (5, 7), "exclude_padding"), tuple(features(2, [(2, 4, 12, 12)]))),
+            ((3, (3, 5), "zero_padding"), tuple(features(3, [(1, 3, 9, 7)])))]
+
+
+def paper_ia_cases() -> list[tuple]:
+    return [tuple(features(s, [(2, 4, 6, 6)] * 2)) for s in (0, 1)]
+
+
+def param_count_cases() -> list[tuple]:
+    return [(r,) for r in (1, 16, 32, 128)]
+
+
+def build_mtl_stage_cases() -> list[tuple]:
+    return [((4, 2), tuple(features(4, [(2, 4, 10, 10)]))), ((3, 1), tuple(features(5, [(1, 3, 7, 9)])))]
+
+
+def paper_cff_cases() -> list[tuple]:
+    return [(features(s, _CFF_SHAPES), i) for s, i in ((0, 0), (1, 2), (2, 3))]
+
+
+def build_cff_cases() -> list[tuple]:
+    return [((3, i), (features(6 + i, _CFF_SHAPES),)) for i in (0, 2)]
+
+
+def build_aspp_cases() -> list[tuple]:
+    return [((8, 4, (2, 4, 6)), tuple(features(8, [(2, 8, 12, 12)]))),
+            ((5, 3, (1, 2, 3)), tuple(features(9, [(1, 5, 9, 7)])))]
+
+
+def soft_dice_loss_cases() -> list[tuple]:
+    return [(features(s, [(2, 2, 12, 12)])[0], masks(s, 2, 12)) for s in (0, 1)] + [
+        (torch.zeros(1, 2, 6, 6), torch.zeros(1, 1, 6, 6))]
+
+
+def joint_loss_cases() -> list[tuple]:
+    shape = (2, 2, 16, 16)
+    return [(features(s, [shape])[0], features(s + 1, [shape] * 4), features(s + 2, [shape] * 4), masks(s, 2, 16), w)
+            for s, w in ((0, None), (1, 10.0))]
+
+
+def assemble_tiny_cases() -> list[tuple]:
+    return [((get_config("tiny"),), tuple(features(10, [(1, 3, 64, 64)])))]
+
+
+def balanced_pos_weight_cases() -> list[tuple]:
+    return [(masks(s, 4, 48),) for s in (0, 1, 2)]
+
+
+def poly_lr_cases() -> list[tuple]:
+    return [(1e-4, s, 100) for s in (0, 1, 50, 99, 100)] + [(3e-3, 7, 64)]
+
+
+def dice_jaccard_cases() -> list[tuple]:
+    return np_mask_pairs(0)
+
+
+def boundary_f_cases() -> list[tuple]:
+    return np_mask_pairs(1)
