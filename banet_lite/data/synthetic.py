@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -117,6 +118,134 @@ def _hair_map(rng: np.random.Generator, size: int, through: Sequence[tuple[float
     return np.clip(_blur3(cover) * 1.6, 0.0, 1.0)
 
 
+def _uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
+    """A Python float keeps the array maths in float32."""
+    return float(rng.uniform(lo, hi))
+
+
+@dataclass
+class _Lesion:
+    """What the painting steps share: the coordinates, the outline and where the lesion shows."""
+
+    size: int
+    y: np.ndarray  # (H, 1) pixel rows
+    x: np.ndarray  # (1, W) pixel columns
+    cy: int
+    cx: int
+    r0: float  # base radius in pixels
+    theta: np.ndarray  # (H, W) angle around the centre
+    d: np.ndarray  # (H, W) signed distance-like, > 0 inside
+    mask: np.ndarray  # (H, W) uint8
+    alpha: np.ndarray | None = None  # (H, W) how much the lesion shows
+    decoy: np.ndarray | None = None  # (H, W) the decoy patch (zero outside the decoy case)
+
+
+def _outline(rng, extra, size: int, case: str) -> _Lesion:
+    """The lesion's outline: an ellipse with low Fourier harmonics (higher ones in the irregular case) and a
+    ragged border. The centre sits on a pixel, so that pixel has rho = 0 and is always inside."""
+    y = np.arange(size, dtype=np.float32)[:, None]  # y down (H, 1), x right (1, W)
+    x = np.arange(size, dtype=np.float32)[None, :]
+    cy, cx = (int(rng.integers(round(0.25 * size), round(0.75 * size) + 1)) for _ in range(2))
+    r0 = size * _uniform(rng, 0.10, 0.30)
+    aspect, tilt = _uniform(rng, 0.6, 1.0), _uniform(rng, 0.0, math.pi)
+    u = (x - cx) * math.cos(tilt) + (y - cy) * math.sin(tilt)  # rotate, then squash v: an ellipse
+    v = ((y - cy) * math.cos(tilt) - (x - cx) * math.sin(tilt)) / aspect
+    rho, theta = np.hypot(u, v), np.arctan2(v, u)  # (H, W)
+    radius = np.ones_like(theta)
+    for k in range(2, 6):  # a few low Fourier harmonics: lobes and dents
+        radius += _uniform(rng, 0.0, 0.3 / k) * np.cos(k * theta + _uniform(rng, 0.0, 2 * math.pi))
+    if case == "irregular":  # higher harmonics: fingers and notches (their amplitudes sum to < 0.35)
+        for k in range(6, 12):
+            radius += _uniform(extra, 0.2 / k, 0.4 / k) * np.cos(k * theta + _uniform(extra, 0.0, 2 * math.pi))
+    d = r0 * radius - rho  # signed distance-like in pixels, > 0 inside, (H, W)
+    d += 0.12 * r0 * _fractal_noise(rng, size, (6, 12, 24))  # ragged, irregular border
+    return _Lesion(size, y, x, cy, cx, r0, theta, d, (d > 0).astype(np.uint8))
+
+
+def _visibility(rng, extra, les: _Lesion, difficulty: float, case: str) -> None:
+    """Soft alpha: the blurred edge, wider with difficulty; the lesion also fades toward its border (thinner
+    pigment, flatter polyp). The faint_rim case fades one arc of the rim; the decoy case adds a patch."""
+    d, r0, theta = les.d, les.r0, les.theta
+    edge = les.size * (0.006 + 0.03 * difficulty) * _uniform(rng, 0.6, 1.4)
+    alpha = 0.5 + 0.5 * np.tanh(d / (2.0 * edge))  # = sigmoid(d / edge), without overflow
+    alpha *= 0.55 + 0.45 * np.clip(d / (0.5 * r0), 0.0, 1.0)  # (H, W)
+    if case == "faint_rim":  # one arc of the rim fades out: near the outline alpha drops to 10%
+        centre, half = _uniform(extra, -math.pi, math.pi), _uniform(extra, 0.8, 1.4)
+        arc = np.exp(-((np.angle(np.exp(1j * (theta - centre))) / half) ** 2))  # 1 on the arc, 0 away, (H, W)
+        rim = 1.0 - np.clip(d / (0.6 * r0), 0.0, 1.0)  # 1 at (and outside) the outline, 0 deep inside
+        alpha *= (1.0 - 0.9 * arc * rim).astype(np.float32)
+    decoy = np.zeros_like(alpha)  # lesion-like texture and most of its colour, outside the lesion
+    if case == "decoy":
+        size, y, x = les.size, les.y, les.x
+        angle, dist = _uniform(extra, 0.0, 2 * math.pi), r0 * _uniform(extra, 1.15, 1.6)
+        dy = float(np.clip(les.cy + dist * math.sin(angle), 0.1 * size, 0.9 * size))
+        dx = float(np.clip(les.cx + dist * math.cos(angle), 0.1 * size, 0.9 * size))
+        r_decoy = r0 * _uniform(extra, 0.45, 0.8)
+        soft = 0.5 + 0.5 * np.tanh((r_decoy - np.hypot(y - dy, x - dx)) / (0.25 * r_decoy))  # no sharp edge
+        decoy = (soft * (1.0 - alpha)).astype(np.float32)  # (H, W), fading out where the lesion begins
+    les.alpha, les.decoy = alpha, decoy
+
+
+def _hairs(rng, extra, les: _Lesion, look: str, case: str, img: np.ndarray) -> list[np.ndarray]:
+    """Dark curves, mostly on skin; in the occluded case two or three more, across the rim. Paints `img`
+    in place; returns the rim points the occluded case's hairs cross (for its highlights)."""
+    dark = np.asarray([0.12, 0.08, 0.06], np.float32).reshape(3, 1, 1)
+    if rng.random() < (0.45 if look == "skin" else 0.05):
+        hair = _hair_map(rng, les.size) * _uniform(rng, 0.5, 0.85)  # (H, W)
+        img += hair * (dark - img)
+    if case != "occluded":
+        return []
+    m = np.pad(les.mask, 1)
+    inner = m[:-2, 1:-1] & m[2:, 1:-1] & m[1:-1, :-2] & m[1:-1, 2:]
+    outline = np.argwhere(les.mask & (1 - inner))  # (n, 2) as (y, x): the mask's outline pixels
+    bearing = np.arctan2(outline[:, 0] - les.cy, outline[:, 1] - les.cx)  # (n,) their direction from the centre
+    start = _uniform(extra, 0.0, 2 * math.pi)
+    rim_points = []  # three outline points about 120 degrees apart, as (x, y)
+    for k in range(3):
+        gap = np.angle(np.exp(1j * (bearing - start - k * 2 * math.pi / 3)))
+        rim_points.append(outline[int(np.abs(gap).argmin())][::-1].astype(np.float64))
+    through = [tuple(p) for p in rim_points[: int(extra.integers(2, 4))]]
+    hair = _hair_map(extra, les.size, through) * _uniform(extra, 0.6, 0.85)
+    img += hair * (dark - img)
+    return rim_points
+
+
+def _shading(rng, les: _Lesion, img: np.ndarray) -> None:
+    """One (H, W) factor: texture (smooth value noise; the lesion's is finer and stronger than the
+    background's) times uneven illumination (a linear gradient and an off-centre vignette)."""
+    size, y, x = les.size, les.y, les.x
+    bg_tex = _uniform(rng, 0.06, 0.14) * _fractal_noise(rng, size, (3, 9, 27))  # (H, W)
+    les_tex = _uniform(rng, 0.12, 0.25) * _fractal_noise(rng, size, (5, 16, 40))
+    gy, gx = _uniform(rng, -0.35, 0.35), _uniform(rng, -0.35, 0.35)
+    vy, vx, vig = _uniform(rng, 0.3, 0.7) * size, _uniform(rng, 0.3, 0.7) * size, _uniform(rng, 0.2, 0.9)
+    vignette = vig * ((y - vy) ** 2 + (x - vx) ** 2) / size**2  # (H, W)
+    light = 1.0 + gy * (y / size - 0.5) + gx * (x / size - 0.5) - vignette
+    texture_mix = np.maximum(les.alpha, les.decoy)  # the decoy carries the lesion's texture in full
+    img *= (1.0 + bg_tex + texture_mix * (les_tex - bg_tex)) * np.clip(light, 0.3, 1.5)
+
+
+def _highlights(rng, extra, les: _Lesion, look: str, rim_points: list, img: np.ndarray) -> None:
+    """Small bright spots, mostly in the colon, half of them on the lesion itself; in the occluded case
+    also two to four on the rim."""
+    size, r0, spots = les.size, les.r0, []
+    if rng.random() < (0.55 if look == "colon" else 0.15):
+        for _ in range(int(rng.integers(1, 7))):
+            if rng.random() < 0.5:
+                spots.append((les.cy + _uniform(rng, -0.7, 0.7) * r0, les.cx + _uniform(rng, -0.7, 0.7) * r0,
+                              size * _uniform(rng, 0.004, 0.015)))
+            else:
+                spots.append((_uniform(rng, 0, size), _uniform(rng, 0, size), size * _uniform(rng, 0.004, 0.015)))
+    for k in range(int(extra.integers(2, 5)) if rim_points else 0):
+        px, py = rim_points[k % len(rim_points)]
+        spots.append((py + _uniform(extra, -2, 2), px + _uniform(extra, -2, 2), size * _uniform(extra, 0.012, 0.025)))
+    for sy, sx, sigma in spots:
+        r = int(3 * sigma) + 1
+        y0, y1 = min(max(0, int(sy) - r), size), min(max(0, int(sy) + r + 1), size)
+        x0, x1 = min(max(0, int(sx) - r), size), min(max(0, int(sx) + r + 1), size)
+        g = np.exp(-((les.y[y0:y1] - sy) ** 2 + (les.x[:, x0:x1] - sx) ** 2) / (2 * sigma**2))  # (h, w)
+        img[:, y0:y1, x0:x1] += g * (1.05 - img[:, y0:y1, x0:x1])
+
+
 def synthetic_sample(seed: int, size: int = 128, difficulty: float = 0.5,
                      case: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """One synthetic lesion: `(image uint8 (H, W, 3), mask uint8 (H, W) in {0, 1})`, fixed by `seed`.
@@ -134,125 +263,32 @@ def synthetic_sample(seed: int, size: int = 128, difficulty: float = 0.5,
     rng = np.random.default_rng(seed)
     extra = np.random.default_rng([seed, 11])  # the case's own draws, so the base lesion stays the same
 
-    def xuni(lo: float, hi: float) -> float:
-        return float(extra.uniform(lo, hi))
-
-    def uni(lo: float, hi: float) -> float:  # a Python float keeps the array maths in float32
-        return float(rng.uniform(lo, hi))
-
     look = "skin" if rng.random() < 0.5 else "colon"
     bg_rgb, target_rgb = (np.asarray(c, np.float32).reshape(3, 1, 1) for c in _PALETTES[look])
     bg_rgb = np.clip(bg_rgb + rng.normal(0, 0.04, (3, 1, 1)).astype(np.float32), 0.05, 0.95)
     target_rgb = np.clip(target_rgb + rng.normal(0, 0.05, (3, 1, 1)).astype(np.float32), 0.05, 0.95)
-
-    # Pixel coordinates, broadcastable: y down (H, 1), x right (1, W).
-    y = np.arange(size, dtype=np.float32)[:, None]
-    x = np.arange(size, dtype=np.float32)[None, :]
-
-    # Lesion outline. The centre sits on a pixel, so that pixel has rho = 0 and is always inside.
-    cy, cx = (int(rng.integers(round(0.25 * size), round(0.75 * size) + 1)) for _ in range(2))
-    r0 = size * uni(0.10, 0.30)
-    aspect, tilt = uni(0.6, 1.0), uni(0.0, math.pi)
-    u = (x - cx) * math.cos(tilt) + (y - cy) * math.sin(tilt)  # rotate, then squash v: an ellipse
-    v = ((y - cy) * math.cos(tilt) - (x - cx) * math.sin(tilt)) / aspect
-    rho, theta = np.hypot(u, v), np.arctan2(v, u)  # (H, W)
-    radius = np.ones_like(theta)
-    for k in range(2, 6):  # a few low Fourier harmonics: lobes and dents
-        radius += uni(0.0, 0.3 / k) * np.cos(k * theta + uni(0.0, 2 * math.pi))
-    if case == "irregular":  # higher harmonics: fingers and notches (their amplitudes sum to < 0.35)
-        for k in range(6, 12):
-            radius += xuni(0.2 / k, 0.4 / k) * np.cos(k * theta + xuni(0.0, 2 * math.pi))
-    d = r0 * radius - rho  # signed distance-like in pixels, > 0 inside, (H, W)
-    d += 0.12 * r0 * _fractal_noise(rng, size, (6, 12, 24))  # ragged, irregular border
-    mask = (d > 0).astype(np.uint8)
-
-    # Soft alpha: the blurred edge, wider with difficulty. The lesion also fades toward its border
-    # (thinner pigment, flatter polyp), so the edge has less contrast than the centre.
-    edge = size * (0.006 + 0.03 * difficulty) * uni(0.6, 1.4)
-    alpha = 0.5 + 0.5 * np.tanh(d / (2.0 * edge))  # = sigmoid(d / edge), without overflow
-    alpha *= 0.55 + 0.45 * np.clip(d / (0.5 * r0), 0.0, 1.0)  # (H, W)
-    if case == "faint_rim":  # one arc of the rim fades out: near the outline alpha drops to 10%
-        centre, half = xuni(-math.pi, math.pi), xuni(0.8, 1.4)
-        arc = np.exp(-((np.angle(np.exp(1j * (theta - centre))) / half) ** 2))  # 1 on the arc, 0 away, (H, W)
-        rim = 1.0 - np.clip(d / (0.6 * r0), 0.0, 1.0)  # 1 at (and outside) the outline, 0 deep inside
-        alpha *= (1.0 - 0.9 * arc * rim).astype(np.float32)
-    decoy = np.zeros_like(alpha)  # lesion-like texture and most of its colour, outside the lesion
-    if case == "decoy":
-        angle, dist = xuni(0.0, 2 * math.pi), r0 * xuni(1.15, 1.6)
-        dy = float(np.clip(cy + dist * math.sin(angle), 0.1 * size, 0.9 * size))
-        dx = float(np.clip(cx + dist * math.cos(angle), 0.1 * size, 0.9 * size))
-        r_decoy = r0 * xuni(0.45, 0.8)
-        soft = 0.5 + 0.5 * np.tanh((r_decoy - np.hypot(y - dy, x - dx)) / (0.25 * r_decoy))  # no sharp edge
-        decoy = (soft * (1.0 - alpha)).astype(np.float32)  # (H, W), fading out where the lesion begins
+    les = _outline(rng, extra, size, case)
+    _visibility(rng, extra, les, difficulty, case)
 
     # Colour: the background pulled toward the lesion colour by alpha. The lesion colour itself is the
     # background moved toward the palette's lesion target by `contrast`, which falls with difficulty.
     # Painted channel-first, (3, H, W), which numpy broadcasts fastest.
-    contrast = uni(0.4, 0.75) * (1.2 - 0.8 * difficulty)
+    contrast = _uniform(rng, 0.4, 0.75) * (1.2 - 0.8 * difficulty)
     delta = contrast * (target_rgb - bg_rgb)  # (3, 1, 1)
     floor = 0.07 - 0.04 * difficulty  # but at least this much in one channel: faint, never invisible
     delta *= max(1.0, floor / max(float(np.abs(delta).max()), 1e-6))
     les_rgb = bg_rgb + delta
-    img = bg_rgb + (alpha + 0.7 * decoy) * (les_rgb - bg_rgb)  # (3, H, W)
+    img = bg_rgb + (les.alpha + 0.7 * les.decoy) * (les_rgb - bg_rgb)  # (3, H, W)
 
-    # Hairs: dark curves, mostly on skin; in the occluded case two or three more, across the rim.
-    dark = np.asarray([0.12, 0.08, 0.06], np.float32).reshape(3, 1, 1)
-    if rng.random() < (0.45 if look == "skin" else 0.05):
-        hair = _hair_map(rng, size) * uni(0.5, 0.85)  # (H, W)
-        img += hair * (dark - img)
-    rim_points = []
-    if case == "occluded":
-        inner = np.pad(mask, 1)[:-2, 1:-1] & np.pad(mask, 1)[2:, 1:-1] & np.pad(mask, 1)[1:-1, :-2] \
-            & np.pad(mask, 1)[1:-1, 2:]
-        outline = np.argwhere(mask & (1 - inner))  # (n, 2) as (y, x): the mask's outline pixels
-        bearing = np.arctan2(outline[:, 0] - cy, outline[:, 1] - cx)  # (n,) their direction from the centre
-        start = xuni(0.0, 2 * math.pi)
-        rim_points = []  # three outline points about 120 degrees apart, as (x, y)
-        for k in range(3):
-            gap = np.angle(np.exp(1j * (bearing - start - k * 2 * math.pi / 3)))
-            rim_points.append(outline[int(np.abs(gap).argmin())][::-1].astype(np.float64))
-        through = [tuple(p) for p in rim_points[: int(extra.integers(2, 4))]]
-        hair = _hair_map(extra, size, through) * xuni(0.6, 0.85)
-        img += hair * (dark - img)
-
-    # Shading, one (H, W) factor: texture (smooth value noise; the lesion's is finer and stronger than
-    # the background's) times uneven illumination (a linear gradient and an off-centre vignette).
-    bg_tex = uni(0.06, 0.14) * _fractal_noise(rng, size, (3, 9, 27))  # (H, W)
-    les_tex = uni(0.12, 0.25) * _fractal_noise(rng, size, (5, 16, 40))
-    gy, gx = uni(-0.35, 0.35), uni(-0.35, 0.35)
-    vy, vx, vig = uni(0.3, 0.7) * size, uni(0.3, 0.7) * size, uni(0.2, 0.9)
-    vignette = vig * ((y - vy) ** 2 + (x - vx) ** 2) / size**2  # (H, W)
-    light = 1.0 + gy * (y / size - 0.5) + gx * (x / size - 0.5) - vignette
-    texture_mix = np.maximum(alpha, decoy)  # the decoy carries the lesion's texture in full
-    img *= (1.0 + bg_tex + texture_mix * (les_tex - bg_tex)) * np.clip(light, 0.3, 1.5)
-
-    # Specular highlights: small bright spots, mostly in the colon, half of them on the lesion itself;
-    # in the occluded case also two to four on the rim.
-    spots = []
-    if rng.random() < (0.55 if look == "colon" else 0.15):
-        for _ in range(int(rng.integers(1, 7))):
-            if rng.random() < 0.5:
-                spots.append((cy + uni(-0.7, 0.7) * r0, cx + uni(-0.7, 0.7) * r0, size * uni(0.004, 0.015)))
-            else:
-                spots.append((uni(0, size), uni(0, size), size * uni(0.004, 0.015)))
-    if rim_points:
-        for k in range(int(extra.integers(2, 5))):
-            px, py = rim_points[k % len(rim_points)]
-            spots.append((py + xuni(-2, 2), px + xuni(-2, 2), size * xuni(0.012, 0.025)))
-    if spots:
-        for sy, sx, sigma in spots:
-            r = int(3 * sigma) + 1
-            y0, y1 = min(max(0, int(sy) - r), size), min(max(0, int(sy) + r + 1), size)
-            x0, x1 = min(max(0, int(sx) - r), size), min(max(0, int(sx) + r + 1), size)
-            g = np.exp(-((y[y0:y1] - sy) ** 2 + (x[:, x0:x1] - sx) ** 2) / (2 * sigma**2))  # (h, w)
-            img[:, y0:y1, x0:x1] += g * (1.05 - img[:, y0:y1, x0:x1])
+    rim_points = _hairs(rng, extra, les, look, case, img)
+    _shading(rng, les, img)
+    _highlights(rng, extra, les, look, rim_points, img)
 
     # Sensor noise: uniform with standard deviation sigma (a third of the cost of Gaussian draws).
     sigma = 0.012 + 0.035 * difficulty
     img += (rng.random(img.shape, dtype=np.float32) - 0.5) * (sigma * math.sqrt(12.0))
     image = (np.clip(img, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8).transpose(1, 2, 0)  # (H, W, 3)
-    image = np.ascontiguousarray(image)
-    return image, mask
+    return np.ascontiguousarray(image), les.mask
 
 
 def synthetic_seed(seed: int, i: int) -> int:
