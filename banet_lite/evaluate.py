@@ -34,10 +34,15 @@ __all__ = ["evaluate", "load_model", "predict", "segment"]
 
 
 @torch.no_grad()
+def preprocess(image: np.ndarray, img_size: int, device: str | torch.device = "cpu") -> torch.Tensor:
+    """uint8 (H, W, 3) image -> the (1, 3, S, S) tensor the network reads: resized and ImageNet-normalised,
+    as in training."""
+    return bdata.normalize(bdata.resize_image(image, img_size))[None].to(device)
+
+
 def segment(model: nn.Module, image: np.ndarray, img_size: int) -> np.ndarray:
     """uint8 (H, W, 3) image -> bool (H, W) prediction at the image's own size."""
-    device = next(model.parameters()).device
-    x = bdata.normalize(bdata.resize_image(image, img_size))[None].to(device)  # (1, 3, S, S), as in training
+    x = preprocess(image, img_size, next(model.parameters()).device)  # (1, 3, S, S)
     logits = model(x).logits.float()  # (1, K, S, S)
     logits = F.interpolate(logits, size=image.shape[:2], mode="bilinear", align_corners=False)
     return logits_to_mask(logits)[0].cpu().numpy()

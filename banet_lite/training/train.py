@@ -94,6 +94,15 @@ def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset]:
 
 
 # ------------------------------------------------------------------- schedule
+def steps_per_epoch(n_train: int, batch_size: int, world: int = 1) -> tuple[int, bool]:
+    """(optimiser steps per epoch, whether the last incomplete batch is dropped) for `n_train` images over
+    `world` processes: a last incomplete batch is dropped when a process has more than one batch, so that
+    BatchNorm never sees a lone image; the poly schedule's T is epochs times these steps."""
+    per_rank = math.ceil(n_train / world)  # DistributedSampler pads to equal shards
+    drop_last = per_rank > batch_size
+    return (per_rank // batch_size if drop_last else math.ceil(per_rank / batch_size)), drop_last
+
+
 def poly_lr(step: int, total_steps: int, power: float = 0.9) -> float:
     """The poly schedule's factor lr_t / lr = (1 - t / T)^power; 0 from step T on."""
     return max(0.0, 1 - step / total_steps) ** power
@@ -176,10 +185,8 @@ def setup(cfg: TrainConfig) -> Run:
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
     model = model.to(device, memory_format=memory_format)
 
-    per_rank = math.ceil(len(train_set) / world)  # DistributedSampler pads to equal shards
-    drop_last = per_rank > cfg.batch_size  # no lone 1-image batch for BatchNorm
-    steps_per_epoch = per_rank // cfg.batch_size if drop_last else math.ceil(per_rank / cfg.batch_size)
-    total_steps = cfg.epochs * steps_per_epoch
+    steps, drop_last = steps_per_epoch(len(train_set), cfg.batch_size, world)
+    total_steps = cfg.epochs * steps
     fast = use_cpu_fast_path(device.type, cfg)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fast or None)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda t: poly_lr(t, total_steps, cfg.poly_power))
