@@ -189,8 +189,12 @@ def paper_ia_cases() -> list[tuple]:
     return [tuple(features(s, [(2, 4, 6, 6)] * 2)) for s in (0, 1)]
 
 
-def param_count_cases() -> list[tuple]:
+def separable_params_cases() -> list[tuple]:
     return [(r,) for r in (1, 16, 32, 128)]
+
+
+def ia_blocks_params_cases() -> list[tuple]:
+    return [(r,) for r in (16, 32, 128)]
 
 
 def build_mtl_stage_cases() -> list[tuple]:

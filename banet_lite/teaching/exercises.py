@@ -59,8 +59,8 @@ EXERCISES: dict[str, Exercise] = {
     "reference_to_ours": Exercise(A.ours_from_reference, A.reference_to_ours_cases),
     "build_pee": Exercise(A.PEEAnswer, A.build_pee_cases, "module"),
     "paper_ia": Exercise(A.paper_ia, A.paper_ia_cases),  # 02
-    "separable_params": Exercise(A.separable_params, A.param_count_cases),
-    "ia_blocks_params": Exercise(A.ia_blocks_params, A.param_count_cases),
+    "separable_params": Exercise(A.separable_params, A.separable_params_cases),
+    "ia_blocks_params": Exercise(A.ia_blocks_params, A.ia_blocks_params_cases),
     "build_mtl_stage": Exercise(A.MiniMTLStageAnswer, A.build_mtl_stage_cases, "module"),
     "paper_cff": Exercise(A.paper_cff, A.paper_cff_cases),  # 03
     "build_cff": Exercise(A.CFFAnswer, A.build_cff_cases, "module"),
