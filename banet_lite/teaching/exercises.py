@@ -113,7 +113,7 @@ def _compare(got, want) -> tuple[bool, str]:
 def _report(name: str, n: int, total: int, err: Exception) -> bool:
     if isinstance(err, NotImplementedError):
         print(f"✏️ {name}: not done yet (the stub raises NotImplementedError)")
-    else:  # the reader's code: report it, do not stop the notebook
+    else:
         print(f"❌ {name}: input {n} of {total} raised {type(err).__name__}: {err}")
     return False
 
@@ -150,33 +150,34 @@ def _load_weights(yours: nn.Module, library: nn.Module) -> str | None:
     return None
 
 
-def _check_module(name: str, ex: Exercise, module_class: type) -> bool:
-    cases, worst = ex.cases(), 0.0
-    for n, (init_args, inputs) in enumerate(cases, 1):
-        torch.manual_seed(0)
-        library = ex.reference(*init_args)
-        _randomize_batchnorm(library, n)
-        try:
-            yours = module_class(*init_args)
-            if not isinstance(yours, nn.Module):
-                print(f"❌ {name}: {module_class.__name__}(...) made a {type(yours).__name__}, "
-                      "not an nn.Module")
-                return False
-            problem = _load_weights(yours, library)
-            if problem:
-                print(f"❌ {name}: the library's weights do not fit your module: {problem}")
-                return False
-            with torch.no_grad():
-                want, got = library.eval()(*inputs), yours.eval()(*inputs)
-        except Exception as err:
-            return _report(name, n, len(cases), err)
-        same, detail = _compare(got, want)
-        if not same:
-            print(f"❌ {name}: input {n} of {len(cases)} differs: {detail}")
-            return False
-        worst = max(worst, float(detail))
-    print(f"✅ {name}: matches banet_lite on {len(cases)} inputs, same weights (largest difference {worst:.1e})")
-    return True
+class _Misfit(Exception):
+    """The reader's module cannot even be compared: not a module, or the library's weights do not fit."""
+
+
+def _run_function(ex: Exercise, function: Callable, args: tuple, n: int) -> tuple:
+    """(the library's result, the reader's) on one input; the same seed before each, for any module built
+    inside either function."""
+    torch.manual_seed(0)
+    want = ex.reference(*args)
+    torch.manual_seed(0)
+    return want, function(*args)
+
+
+def _run_module(ex: Exercise, module_class: type, case: tuple, n: int) -> tuple:
+    """(the library module's output, the reader's) on one input, the reader's module carrying the library's
+    weights (BatchNorm statistics randomised), both in eval mode."""
+    init_args, inputs = case
+    torch.manual_seed(0)
+    library = ex.reference(*init_args)
+    _randomize_batchnorm(library, n)
+    yours = module_class(*init_args)
+    if not isinstance(yours, nn.Module):
+        raise _Misfit(f"{module_class.__name__}(...) made a {type(yours).__name__}, not an nn.Module")
+    problem = _load_weights(yours, library)
+    if problem:
+        raise _Misfit(f"the library's weights do not fit your module: {problem}")
+    with torch.no_grad():
+        return library.eval()(*inputs), yours.eval()(*inputs)
 
 
 def check(name: str, yours: Callable) -> bool:
@@ -185,23 +186,23 @@ def check(name: str, yours: Callable) -> bool:
     if name not in EXERCISES:
         raise ValueError(f"exercises.check: unknown exercise {name!r}; choose one of {sorted(EXERCISES)}")
     ex = EXERCISES[name]
-    if ex.kind == "module":
-        return _check_module(name, ex, yours)
+    run = _run_module if ex.kind == "module" else _run_function
     cases, worst = ex.cases(), 0.0
-    for n, args in enumerate(cases, 1):
-        torch.manual_seed(0)  # the same weights for any module built inside either function
-        want = ex.reference(*args)
-        torch.manual_seed(0)
+    for n, case in enumerate(cases, 1):
         try:
-            got = yours(*args)
-        except Exception as err:
+            want, got = run(ex, yours, case, n)
+        except _Misfit as err:
+            print(f"❌ {name}: {err}")
+            return False
+        except Exception as err:  # the reader's code: report it, do not stop the notebook
             return _report(name, n, len(cases), err)
         same, detail = _compare(got, want)
         if not same:
             print(f"❌ {name}: input {n} of {len(cases)} differs: {detail}")
             return False
         worst = max(worst, float(detail))
-    print(f"✅ {name}: matches banet_lite on {len(cases)} inputs (largest difference {worst:.1e})")
+    weights = ", same weights" if ex.kind == "module" else ""
+    print(f"✅ {name}: matches banet_lite on {len(cases)} inputs{weights} (largest difference {worst:.1e})")
     return True
 
 
