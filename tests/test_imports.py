@@ -9,8 +9,9 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "banet_lite"
 
 
-def test_import_and_build_model_leave_plotting_and_pandas_out():
-    code = ("import sys, banet_lite as bl; bl.build_model('tiny'); bl.JointLoss(); "
+def test_import_build_model_evaluate_and_train_leave_plotting_and_widgets_out():
+    code = ("import sys, banet_lite as bl; bl.build_model('tiny'); bl.JointLoss(); bl.evaluate.segment; "
+            "bl.train.fit; "
             "print(sorted(m for m in ('matplotlib', 'pandas', 'seaborn', 'ipywidgets') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert out.stdout.strip() == "[]"
