@@ -37,7 +37,7 @@ from speed import build_reference, cpu_flags, import_reference  # benchmarks/spe
 from torch import Tensor, nn
 
 import banet_lite as bl
-from banet_lite.teaching.exercises import _ours_from_reference as pee_squeeze_from_reference
+from banet_lite.teaching.exercise_answers import ours_from_reference as pee_squeeze_from_reference
 
 # Reference parameters that take no part in its forward: the ResNet's 1000-class classifier, and
 # the head's `up_conv4` (built, never called: d4 comes from `aspp_combine`, or is CFF_4 as is).
