@@ -21,6 +21,7 @@ import time
 
 import torch
 import torch.nn.functional as F
+from common import synthetic_batch, timed  # benchmarks/common.py: this folder is sys.path[0]
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -58,9 +59,7 @@ def main():
 
     fmt = torch.channels_last if args.memory_format == "channels_last" else torch.contiguous_format
     model = model.to(memory_format=fmt)
-    x = torch.randn(args.batch_size, 3, args.size, args.size).contiguous(memory_format=fmt)
-    y = torch.zeros(args.batch_size, 1, args.size, args.size)
-    y[..., args.size // 4: 3 * args.size // 4, args.size // 3: 2 * args.size // 3] = 1
+    x, y = synthetic_batch(args.batch_size, args.size, memory_format=fmt)
     loss_fn, opt = bl.losses.joint_loss_for(model), torch.optim.Adam(model.parameters(), lr=1e-4)
 
     amp_dtype = torch.bfloat16 if args.precision == "bf16" else None
@@ -70,13 +69,8 @@ def main():
     def step():
         train_step(model, x, y, opt, scaler, loss_fn, amp_dtype)
 
-    step()
-    times = []
-    for _ in range(3):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    print(f"training step, batch {args.batch_size}, {args.memory_format}, {args.precision}: best {min(times):.3f} s")
+    seconds = timed(step, warmup=1, repeats=3)["median_s"]
+    print(f"training step, batch {args.batch_size}, {args.memory_format}, {args.precision}: median {seconds:.3f} s")
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         step()
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.rows))

@@ -33,7 +33,8 @@ import shlex
 import sys
 
 import torch
-from speed import build_reference, cpu_flags, import_reference  # benchmarks/speed.py: this folder is sys.path[0]
+from common import cpu_flags  # benchmarks/common.py: this folder is sys.path[0]
+from speed import build_reference, import_reference
 from torch import Tensor, nn
 
 import banet_lite as bl

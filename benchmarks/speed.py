@@ -9,8 +9,8 @@ Training: images/s of full Adam steps on the joint loss (forward, backward, upda
 given batch size, channels_last, after warm-up steps, in the precision `fit` would choose on this
 machine (`--precision auto`: bfloat16 autocast on a CPU with native bfloat16 for lite and paper,
 else float32; `fp32` / `bf16` force one). Inference: ms per image at batch 1 in
-eval mode under torch.inference_mode. The best of `--repeats` timings is reported (the least
-disturbed by other work on the machine). Prints a Markdown table for benchmarks/RESULTS.md.
+eval mode under torch.inference_mode. The median of `--repeats` timings is reported (common.timed).
+Prints a Markdown table for benchmarks/RESULTS.md.
 
 `--vs-reference PATH` times the `paper` step side by side with the authors' reference network
 (a checkout of github mathwrx/BA-Net at PATH, kept out of this repository and imported from
@@ -36,10 +36,11 @@ import time
 import types
 
 import torch
+from common import cpu_flags, synthetic_batch, timed
 
 import banet_lite as bl
 from banet_lite.metrics import batch_dice
-from banet_lite.training.precision import amp_settings, cpu_has_native_bf16
+from banet_lite.training.precision import amp_settings
 from banet_lite.training.step import train_step
 from banet_lite.training.train import TrainConfig, use_cpu_fast_path
 from banet_lite.training.weight_grad import gemm_weight_grads
@@ -57,67 +58,24 @@ def precision_for(preset: str, device, precision: str = "auto") -> torch.dtype |
 
 def time_training(model, batch_size: int, size: int, steps: int, repeats: int, device,
                   amp_dtype: torch.dtype | None = None, fast_path: bool = False) -> float:
-    """Seconds per training step (best of `repeats` runs of `steps` steps); with `fast_path`, on fit's
-    CPU fast path (weight_grad.py, fused Adam)."""
+    """Seconds per training step (median of `repeats` timings of `steps` steps, after 2 warm-up steps);
+    with `fast_path`, on fit's CPU fast path (weight_grad.py, fused Adam)."""
     model.train()
     loss_fn = bl.losses.joint_loss_for(model)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4, fused=fast_path or None)
-    x = torch.randn(batch_size, 3, size, size, device=device).contiguous(memory_format=torch.channels_last)
-    y = torch.zeros(batch_size, 1, size, size, device=device)
-    y[..., size // 4: 3 * size // 4, size // 3: 2 * size // 3] = 1
-
     scaler = torch.amp.GradScaler(device.type, enabled=False)  # float32 / bfloat16: a pass-through
-
-    def step():
-        train_step(model, x, y, opt, scaler, loss_fn, amp_dtype)
-
-    best = float("inf")
+    x, y = synthetic_batch(batch_size, size, device)
     with gemm_weight_grads(model, enabled=fast_path):
-        for _ in range(2):  # warm-up: allocator, kernels
-            step()
-        for _ in range(repeats):
-            _sync(device)
-            t0 = time.perf_counter()
-            for _ in range(steps):
-                step()
-            _sync(device)
-            best = min(best, (time.perf_counter() - t0) / steps)
-    return best
+        return timed(lambda: train_step(model, x, y, opt, scaler, loss_fn, amp_dtype), device,
+                     warmup=2, repeats=repeats, calls=steps)["median_s"]
 
 
 @torch.inference_mode()
 def time_inference(model, size: int, repeats: int, device) -> float:
-    """Seconds per image at batch 1."""
+    """Seconds per image at batch 1 (median of `repeats`, after 2 warm-up passes)."""
     model.eval()
-    x = torch.randn(1, 3, size, size, device=device).contiguous(memory_format=torch.channels_last)
-    for _ in range(2):
-        model(x)
-    best = float("inf")
-    for _ in range(repeats):
-        _sync(device)
-        t0 = time.perf_counter()
-        model(x)
-        _sync(device)
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
-def _sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def cpu_flags() -> str:
-    """The CPU's vector extensions that matter here, from /proc/cpuinfo (Linux), and torch's view."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = set(f.read().split())
-    except OSError:
-        flags = set()
-    wanted = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16")
-    have = [f for f in wanted if f in flags]
-    return (f"CPU flags: {' '.join(have) or 'unknown'}; torch CPU capability "
-            f"{torch.backends.cpu.get_cpu_capability()}; native bfloat16 for training: {cpu_has_native_bf16()}")
+    x, _ = synthetic_batch(1, size, device)
+    return timed(lambda: model(x), device, warmup=2, repeats=repeats)["median_s"]
 
 
 def import_reference(path: str):
@@ -171,10 +129,7 @@ def versus_reference(path: str, steps: int, size: int = 256, batch_size: int = 2
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: max(0.0, 1 - t / total_steps) ** 0.9)
     scaler = torch.amp.GradScaler("cuda", enabled=False)  # as fit on a CPU: a pass-through
 
-    g = torch.Generator().manual_seed(0)
-    images = torch.randn(batch_size, 3, size, size, generator=g)
-    masks = torch.zeros(batch_size, 1, size, size)
-    masks[..., size // 4: 3 * size // 4, size // 3: 2 * size // 3] = 1
+    images, masks = synthetic_batch(batch_size, size, memory_format=torch.contiguous_format)  # on the host
 
     def lib_step():  # fit's step: the batch to the device, train_step, the running sums read once
         x = images.to(device, memory_format=torch.channels_last)

@@ -1,0 +1,66 @@
+"""What the benchmarks here share: one synthetic batch, one timer, one description of the CPU.
+
+    images, masks = synthetic_batch(8, 256)          # (8, 3, 256, 256) channels_last, (8, 1, 256, 256)
+    seconds = timed(step, device, warmup=2, repeats=3, calls=3)["median_s"]   # per call
+    print(cpu_flags())
+
+The timer warms up first (allocator, kernel selection, torch.compile), synchronises a GPU around every
+timing, and reports the median of `repeats` timings (the best is what a quiet machine gives; the median
+is what a shared one gives most of the time, and moves less between runs). Training steps come from the
+library itself (`banet_lite.training.step.train_step`), never a copy.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+
+from banet_lite.training.precision import cpu_has_native_bf16
+
+
+def synthetic_batch(batch: int, size: int, device: str | torch.device = "cpu",
+                    memory_format=torch.channels_last, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Seeded normal images (B, 3, S, S) and masks (B, 1, S, S) holding one centred rectangle: a lesion
+    shape for the loss, no data loading in the timing."""
+    images = torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(seed))
+    masks = torch.zeros(batch, 1, size, size)
+    masks[..., size // 4: 3 * size // 4, size // 3: 2 * size // 3] = 1
+    return images.to(device, memory_format=memory_format), masks.to(device)
+
+
+def sync(device: str | torch.device) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed(fn: Callable[[], object], device: str | torch.device = "cpu", warmup: int = 2, repeats: int = 3,
+          calls: int = 1) -> dict:
+    """Seconds per call of `fn`: `warmup` calls, then `repeats` timings of `calls` calls each.
+    {"median_s": the median per call, "times_s": every timing per call}."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        sync(device)
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        sync(device)
+        times.append((time.perf_counter() - t0) / calls)
+    return {"median_s": statistics.median(times), "times_s": times}
+
+
+def cpu_flags() -> str:
+    """The CPU's vector extensions that matter here, from /proc/cpuinfo (Linux), and torch's view."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = set(f.read().split())
+    except OSError:
+        flags = set()
+    wanted = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16")
+    have = [f for f in wanted if f in flags]
+    return (f"CPU flags: {' '.join(have) or 'unknown'}; torch CPU capability "
+            f"{torch.backends.cpu.get_cpu_capability()}; native bfloat16 for training: {cpu_has_native_bf16()}")
