@@ -3,6 +3,7 @@
     images, masks = synthetic_batch(8, 256)          # (8, 3, 256, 256) channels_last, (8, 1, 256, 256)
     seconds = timed(step, device, warmup=2, repeats=3, calls=3)["median_s"]   # per call
     print(cpu_flags())
+    record("speed", {"preset": "lite", "train_step_s": seconds})   # a line in benchmarks/results/speed.jsonl
 
 The timer warms up first (allocator, kernel selection, torch.compile), synchronises a GPU around every
 timing, and reports the median of `repeats` timings (the best is what a quiet machine gives; the median
@@ -12,9 +13,16 @@ library itself (`banet_lite.training.step.train_step`), never a copy.
 
 from __future__ import annotations
 
+import datetime
+import json
+import os
+import platform
+import shlex
 import statistics
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
@@ -64,3 +72,21 @@ def cpu_flags() -> str:
     have = [f for f in wanted if f in flags]
     return (f"CPU flags: {' '.join(have) or 'unknown'}; torch CPU capability "
             f"{torch.backends.cpu.get_cpu_capability()}; native bfloat16 for training: {cpu_has_native_bf16()}")
+
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def record(name: str, row: dict, folder: str | os.PathLike | None = None) -> Path:
+    """Append `row` to `<folder>/<name>.jsonl` (default benchmarks/results/, or $BANET_RESULTS_DIR), with
+    what makes it reproducible: the command, the date, torch, the threads and the CPU. One JSON object per
+    line, so runs accumulate and a report reads them all."""
+    folder = Path(folder or os.environ.get("BANET_RESULTS_DIR") or RESULTS)
+    folder.mkdir(parents=True, exist_ok=True)
+    entry = {"command": shlex.join(["python", *sys.argv]), "date": datetime.datetime.now(datetime.timezone.utc)
+             .isoformat(timespec="seconds"), "torch": torch.__version__, "threads": torch.get_num_threads(),
+             "machine": f"{platform.machine()}; {cpu_flags()}", **row}
+    path = folder / f"{name}.jsonl"
+    with path.open("a", encoding="utf-8") as f:
+        f.write(json.dumps(entry) + "\n")
+    return path

@@ -17,7 +17,8 @@ each: max |difference| and that relative to the range (max - min) of the referen
 closing line gives the largest of each over the nine outputs; the script exits non-zero when the
 relative one exceeds `--tolerance`. Two controls load the same weights with one plausible mapping
 mistake each (PEE's squeeze weight copied unconverted; CFF's gate convs taken in argument order),
-to show that the comparison would expose such a mistake.
+to show that the comparison would expose such a mistake. The figures are also appended to
+benchmarks/results/parity.jsonl (common.record).
 
 Then the same weights in banet_lite's model with `border_rule="exclude_padding"` (PEE averages over
 the pixels that exist; the reference, like `paper`, counts the zero padding): how much each output
@@ -33,7 +34,7 @@ import shlex
 import sys
 
 import torch
-from common import cpu_flags  # benchmarks/common.py: this folder is sys.path[0]
+from common import cpu_flags, record  # benchmarks/common.py: this folder is sys.path[0]
 from speed import build_reference, import_reference
 from torch import Tensor, nn
 
@@ -213,8 +214,9 @@ def main():
     for n, a, b in zip(names, results["zero_padding"], expected):
         diff, span = (a - b).abs().max().item(), (b.max() - b.min()).item()
         print(f"  {n:<12} max |diff| {diff:.2e}  range {span:.3g}  ({100 * diff / span:.1e}% of range)")
+    controls = {}  # what each deliberate mapping mistake gives, as a share of the range
     for name, weights in wrong_conversions(ref_state, state).items():
-        d_abs, d_rel = worst(run(weights))
+        d_abs, d_rel = controls[name] = worst(run(weights))
         caught = "caught: above" if d_rel > args.tolerance else "NOT caught: within"
         print(f"  control, a wrong conversion ({name}): max |diff| {d_abs:.2e} ({100 * d_rel:.2g}% of range; "
               f"{caught} --tolerance)")
@@ -230,6 +232,11 @@ def main():
         print(f"  {n:<12} band {d_band:.3g} ({100 * d_band / span:.1f}%), centre {d_centre:.3g} "
               f"({100 * d_centre / span:.1f}%), mean |diff| band {diff[band].mean():.3g}, "
               f"centre {diff[~band].mean():.3g}")
+    record("parity", {"size": args.size, "seed": args.seed, "tensors_loaded": len(state),
+                      "zero_padding_max_abs_diff": worst_abs, "zero_padding_max_diff_of_range": worst_rel,
+                      "controls_max_diff_of_range": {k: rel for k, (_, rel) in controls.items()},
+                      "tolerance": args.tolerance, "passed": worst_rel <= args.tolerance
+                      and all(rel > args.tolerance for _, rel in controls.values())})
     if worst_rel > args.tolerance:
         sys.exit(f"FAILED: zero_padding max |diff| is {worst_rel:.1e} of the range, above --tolerance "
                  f"{args.tolerance:g}")

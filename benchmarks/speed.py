@@ -10,7 +10,7 @@ given batch size, channels_last, after warm-up steps, in the precision `fit` wou
 machine (`--precision auto`: bfloat16 autocast on a CPU with native bfloat16 for lite and paper,
 else float32; `fp32` / `bf16` force one). Inference: ms per image at batch 1 in
 eval mode under torch.inference_mode. The median of `--repeats` timings is reported (common.timed).
-Prints a Markdown table for benchmarks/RESULTS.md.
+Prints a Markdown table and appends each row to benchmarks/results/speed.jsonl (common.record).
 
 `--vs-reference PATH` times the `paper` step side by side with the authors' reference network
 (a checkout of github mathwrx/BA-Net at PATH, kept out of this repository and imported from
@@ -36,7 +36,7 @@ import time
 import types
 
 import torch
-from common import cpu_flags, synthetic_batch, timed
+from common import cpu_flags, record, synthetic_batch, timed
 
 import banet_lite as bl
 from banet_lite.metrics import batch_dice
@@ -184,11 +184,17 @@ def main():
                         help="without fit's CPU fast path (as cpu_fast_path=False)")
     parser.add_argument("--vs-reference", metavar="PATH",
                         help="a checkout of github mathwrx/BA-Net: time the paper step side by side with it")
+    parser.add_argument("--no-record", action="store_true",
+                        help="print only; by default each row is also appended to benchmarks/results/speed.jsonl")
     parser.add_argument("--devices", nargs="+", default=["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
     args = parser.parse_args()
     if args.vs_reference:
-        versus_reference(args.vs_reference, args.steps, args.size, precision=args.precision, warmup=args.warmup,
-                         fast_path=not args.no_fast_path)
+        lib_s, ref_s = versus_reference(args.vs_reference, args.steps, args.size, precision=args.precision,
+                                        warmup=args.warmup, fast_path=not args.no_fast_path)
+        if not args.no_record:
+            record("speed_vs_reference", {"size": args.size, "batch": 2, "precision": args.precision,
+                                          "fast_path": not args.no_fast_path, "library_step_s": lib_s,
+                                          "reference_step_s": ref_s, "ratio": lib_s / ref_s})
         return
 
     cpu = platform.processor() or platform.machine()
@@ -214,6 +220,11 @@ def main():
             dtype = "bf16 autocast" if amp_dtype is not None else "fp32"
             print(f"| {device_name} | {preset} | {params:,} | {dtype} | {batch} | {step:.3f} | "
                   f"{batch / step:.1f} | {infer * 1000:.0f} |", flush=True)
+            if not args.no_record:
+                record("speed", {"device": device_name, "preset": preset, "params": params, "precision": dtype,
+                                 "fast_path": fast, "compile": args.compile, "size": args.size, "batch": batch,
+                                 "train_step_s": step, "train_images_per_s": batch / step,
+                                 "inference_ms_per_image": infer * 1000})
 
 
 if __name__ == "__main__":
