@@ -1,6 +1,7 @@
 """Tests for banet_lite.data (synthetic): synthetic lesions: determinism, never-empty masks, the folder writer."""
 
 import csv
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -149,3 +150,14 @@ def test_cases_change_what_they_say():
         irregular.append(_outline(ragged).sum() / np.sqrt(ragged.sum()) > _outline(mask).sum() / np.sqrt(mask.sum()))
     assert all(decoy) and all(occluded)
     assert np.mean(faint) >= 0.75 and np.mean(irregular) >= 0.75
+
+
+def test_the_shipped_sample_is_what_the_generator_makes_today(tmp_path):
+    """data/synthetic (`python -m banet_lite synth --out data/synthetic --n 16 --size 96`) regenerated bit for
+    bit: a change to synthetic_sample that moves any lesion, or draws in another order, shows here."""
+    shipped = Path(__file__).resolve().parents[1] / "data" / "synthetic"
+    fresh = data.write_synthetic_dataset(tmp_path / "synth", n=16, size=96)
+    for kind in ("images", "masks"):
+        for path in sorted((shipped / kind).iterdir()):
+            assert np.array_equal(np.asarray(Image.open(path)), np.asarray(Image.open(fresh / kind / path.name))), path
+    assert (shipped / "split.csv").read_text() == (fresh / "split.csv").read_text()

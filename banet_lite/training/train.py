@@ -64,6 +64,7 @@ TORCH_HAS_CPU_FAST_PATH = hasattr(torch, "get_autocast_dtype")
 # wait for the device; within a step nothing is read back to the host.
 LOG_EVERY = 20
 
+
 @dataclass
 class FitResult:
     """What `fit` returns. `model` holds the weights after the last epoch, still in train mode;
