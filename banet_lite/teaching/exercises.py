@@ -81,33 +81,34 @@ def _flatten(x) -> list:
     return [x]
 
 
-def _compare(got, want) -> tuple[bool, str]:
-    """(same, detail): tensors and arrays within float tolerance, numbers within 1e-6 relative."""
+def _compare(got, want) -> tuple[str | None, float]:
+    """(what differs, or None; the largest difference): tensors and arrays within float tolerance, numbers
+    within 1e-6 relative."""
     got_items, want_items = _flatten(got), _flatten(want)
     if len(got_items) != len(want_items):
-        return False, f"returned {len(got_items)} value(s), expected {len(want_items)}"
+        return f"returned {len(got_items)} value(s), expected {len(want_items)}", 0.0
     worst = 0.0
     for g, w in zip(got_items, want_items):
         if isinstance(w, (Tensor, np.ndarray)):
             g_t, w_t = torch.as_tensor(np.asarray(g) if not isinstance(g, Tensor) else g), torch.as_tensor(w)
             if tuple(g_t.shape) != tuple(w_t.shape):
-                return False, f"shape {tuple(g_t.shape)}, expected {tuple(w_t.shape)}"
+                return f"shape {tuple(g_t.shape)}, expected {tuple(w_t.shape)}", 0.0
             diff = (g_t.double() - w_t.double()).abs()
             if diff.numel():
                 d = diff.max().item()
                 if not d <= 1e-5 + 1e-4 * w_t.double().abs().max().item():
                     where = np.unravel_index(int(diff.argmax()), tuple(diff.shape))
-                    return False, f"largest difference {d:.1e} at index {tuple(int(i) for i in where)}"
+                    return f"largest difference {d:.1e} at index {tuple(int(i) for i in where)}", d
                 worst = max(worst, d)
         else:
             try:
                 g_f, w_f = float(g), float(w)
             except (TypeError, ValueError):
-                return False, f"returned {g!r}, expected a number like {w!r}"
+                return f"returned {g!r}, expected a number like {w!r}", 0.0
             if not (math.isclose(g_f, w_f, rel_tol=1e-6, abs_tol=1e-9) or (math.isnan(g_f) and math.isnan(w_f))):
-                return False, f"returned {g_f:.6g}, expected {w_f:.6g}"
+                return f"returned {g_f:.6g}, expected {w_f:.6g}", abs(g_f - w_f)
             worst = max(worst, abs(g_f - w_f))
-    return True, f"{worst:.1e}"
+    return None, worst
 
 
 def _report(name: str, n: int, total: int, err: Exception) -> bool:
@@ -196,11 +197,11 @@ def check(name: str, yours: Callable) -> bool:
             return False
         except Exception as err:  # the reader's code: report it, do not stop the notebook
             return _report(name, n, len(cases), err)
-        same, detail = _compare(got, want)
-        if not same:
-            print(f"❌ {name}: input {n} of {len(cases)} differs: {detail}")
+        problem, difference = _compare(got, want)
+        if problem:
+            print(f"❌ {name}: input {n} of {len(cases)} differs: {problem}")
             return False
-        worst = max(worst, float(detail))
+        worst = max(worst, difference)
     weights = ", same weights" if ex.kind == "module" else ""
     print(f"✅ {name}: matches banet_lite on {len(cases)} inputs{weights} (largest difference {worst:.1e})")
     return True

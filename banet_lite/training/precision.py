@@ -56,8 +56,8 @@ def amp_settings(device_type: str, enabled: bool = True, capability: tuple[int, 
     CPU: bfloat16 autocast only where both hold: the CPU computes bfloat16 natively
     (`cpu_has_native_bf16()`, or `cpu_native_bf16` when given) and the preset is one whose step
     measured faster that way (`CPU_BF16_PRESETS`: lite about 1.45x, paper about 2x on an AVX-512 BF16
-    CPU; benchmarks/RESULTS.md, "Decision records", and speed.py). The `tiny` preset (16-32 channels) gains nothing there
-    (equal step times), so it keeps float32's numerics and, like every CPU without native bfloat16
+    CPU; benchmarks/RESULTS.md, "Decision records", and speed.py). The `tiny` preset (16-32 channels)
+    gains nothing there (equal step times), so it keeps float32's numerics and, like every CPU without native bfloat16
     (AVX2, or an environment capping the ISA), trains in float32. No GradScaler: bfloat16 has float32's range.
     """
     if not enabled:
