@@ -19,7 +19,8 @@ lr 1e-4, each on its own joint loss (the reference's: CE + Dice on the output, C
 segmentations and 4 side edges; every weight 1). The library step is the one `fit` runs by
 default on this machine (channels_last, `amp_settings`, autocast around forward and loss, the
 CPU fast path `use_cpu_fast_path` (weight gradients as matrix products, fused Adam),
-scheduler step, the per-step Dice). The reference runs as written: contiguous tensors, float32,
+scheduler step, the loss terms and Dice summed on the device). The reference runs as written:
+contiguous tensors, float32,
 plain BatchNorm2d in place of its SynchronizedBatchNorm2d (one process, so the same function),
 no pretrained download. It imports torchvision only for a name it never uses; where torchvision
 is missing or broken, a stand-in module with that one name is put in its place. Prints medians
@@ -39,9 +40,8 @@ import torch
 from common import cpu_flags, record, synthetic_batch, timed
 
 import banet_lite as bl
-from banet_lite.metrics import batch_dice
 from banet_lite.training.precision import amp_settings
-from banet_lite.training.step import train_step
+from banet_lite.training.step import dice_sum, train_step
 from banet_lite.training.train import TrainConfig, use_cpu_fast_path
 from banet_lite.training.weight_grad import gemm_weight_grads
 
@@ -131,11 +131,14 @@ def versus_reference(path: str, steps: int, size: int = 256, batch_size: int = 2
 
     images, masks = synthetic_batch(batch_size, size, memory_format=torch.contiguous_format)  # on the host
 
-    def lib_step():  # fit's step: the batch to the device, train_step, the running sums read once
+    sums = {}
+
+    def lib_step():  # fit's step: the batch to the device, train_step, the loss terms and Dice summed on the device
         x = images.to(device, memory_format=torch.channels_last)
         y = masks.to(device)
         out, total, parts = train_step(lib, x, y, opt, scaler, loss_fn, amp_dtype, sched)
-        _ = [v.item() for v in parts.values()], batch_dice(out.logits.detach().float(), y)
+        for k, v in {**parts, "total": total, "dice": dice_sum(out.logits.detach().float(), y)}.items():
+            sums[k] = sums.get(k, 0.0) + v.double()
 
     def ref_step():  # the reference's training step (experiment/main.py), minus the data loading
         ref_opt.zero_grad()
