@@ -55,13 +55,17 @@ def test_solutions_are_collapsed_and_never_rebind_the_students_names(path):
             continue
         src = text(cell)
         defined = set(re.findall(r"^(?:def|class) (\w+)", src, re.M))
-        if src.startswith("# @title Solution"):
-            assert cell["metadata"].get("jupyter", {}).get("source_hidden") is True, f"{path.name}: not collapsed"
+        tagged = "solution" in cell["metadata"].get("tags", [])
+        if tagged or src.startswith("# @title Solution"):  # a solution, or a cell that runs one
+            assert tagged and cell["metadata"].get("jupyter", {}).get("source_hidden") is True, \
+                f"{path.name}: a solution cell not tagged 'solution' and collapsed: {src[:60]!r}"
             assert not defined & student_names, f"{path.name}: a solution rebinds {defined & student_names}"
             assert not {d for d in defined if d.startswith(("my_", "My"))}, f"{path.name}: {defined}"
             checked |= set(re.findall(r'assert bl\.exercises\.check\("(\w+)"', src))
         else:
             student_names |= {d for d in defined if d.startswith(("my_", "My"))}
+            uses = set(re.findall(r"\b(Solution[A-Z]\w*|solution_\w+)\b", src))
+            assert not uses, f"{path.name}: a cell outside the collapsed solutions runs {sorted(uses)}"
     stubs = set(re.findall(r'bl\.exercises\.check\("(\w+)"', "".join(text(c) for c in nb if c["cell_type"] == "code")))
     assert checked == stubs and 2 <= len(checked) <= 4, f"{path.name}: solutions {checked}, stubs {stubs}"
 
