@@ -14,6 +14,7 @@ library itself (`banet_lite.training.step.train_step`), never a copy.
 from __future__ import annotations
 
 import datetime
+import fcntl
 import json
 import os
 import platform
@@ -80,7 +81,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def record(name: str, row: dict, folder: str | os.PathLike | None = None) -> Path:
     """Append `row` to `<folder>/<name>.jsonl` (default benchmarks/results/, or $BANET_RESULTS_DIR), with
     what makes it reproducible: the command, the date, torch, the threads and the CPU. One JSON object per
-    line, so runs accumulate and a report reads them all."""
+    line, so runs accumulate and a report reads them all; several processes may append at once (a lock)."""
     folder = Path(folder or os.environ.get("BANET_RESULTS_DIR") or RESULTS)
     folder.mkdir(parents=True, exist_ok=True)
     entry = {"command": shlex.join(["python", *sys.argv]), "date": datetime.datetime.now(datetime.timezone.utc)
@@ -88,5 +89,7 @@ def record(name: str, row: dict, folder: str | os.PathLike | None = None) -> Pat
              "machine": f"{platform.machine()}; {cpu_flags()}", **row}
     path = folder / f"{name}.jsonl"
     with path.open("a", encoding="utf-8") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
         f.write(json.dumps(entry) + "\n")
+        f.flush()
     return path

@@ -105,8 +105,13 @@ def test_payoff_results_read_from_the_checkout_or_a_url(tmp_path):
 
     local = course.payoff_results()
     assert {r["variant"] for r in local["runs"]} >= {"BA-Net", "U-Net"}
-    copy = tmp_path / "payoff.json"
-    copy.write_text(json.dumps(local))
+    assert {r["sweep"] for r in local["runs"]} == {"payoff"}  # the other sweeps' lines are left out
+    copy = tmp_path / "quality.jsonl"
+    copy.write_text((Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "quality.jsonl").read_text())
     assert course.payoff_results(copy.as_uri()) == local
-    with pytest.raises(FileNotFoundError, match="nowhere.json"):
-        course.payoff_results((tmp_path / "nowhere.json").as_uri())
+    with pytest.raises(FileNotFoundError, match="nowhere.jsonl"):
+        course.payoff_results((tmp_path / "nowhere.jsonl").as_uri())
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"sweep": "payoff"}\n<html>not found</html>\n')
+    with pytest.raises(FileNotFoundError, match="broken.jsonl: not JSON lines"):
+        course.payoff_results(broken.as_uri())

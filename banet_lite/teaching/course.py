@@ -77,21 +77,30 @@ def held_out_side_f1(model: nn.Module, batch_size: int = 16) -> list[float]:
 
 
 def payoff_results(url: str | None = None) -> dict:
-    """benchmarks/results/payoff.json (benchmarks/payoff.py: does boundary supervision pay off?): read from
-    the checkout the package was installed from (editable), or the one the notebook runs in (`../` of the
-    current folder, notebooks/), else from the repository declared in pyproject.toml (on Colab, where
-    only the package is installed). The file is a table of numbers, parsed as JSON and nothing else."""
-    where = Path("benchmarks") / "results" / "payoff.json"
+    """The payoff sweep's runs (`benchmarks/quality.py payoff`: does boundary supervision pay off?) from
+    benchmarks/results/quality.jsonl, as {"runs": [one record per (dataset, variant, seed)]}: read from the
+    checkout the package was installed from (editable), or the one the notebook runs in (`../` of the current
+    folder, notebooks/), else from the repository declared in pyproject.toml (on Colab, where only the package
+    is installed). The file is JSON lines of numbers, parsed as JSON and nothing else."""
+    where = Path("benchmarks") / "results" / "quality.jsonl"
+    text = None
     for local in (Path(__file__).resolve().parents[2] / where, Path.cwd().parent / where):
         if url is None and local.is_file():
-            return json.loads(local.read_text())
-    url = url or f"{_raw_repository()}/benchmarks/results/payoff.json"
+            text = local.read_text()
+            break
+    if text is None:
+        url = url or f"{_raw_repository()}/{where.as_posix()}"
+        try:
+            with urllib.request.urlopen(url, timeout=30) as response:
+                text = response.read().decode()
+        except (OSError, ValueError) as exc:
+            raise MissingFileError(f"{url}: could not read the benchmark results ({exc}); clone the repository "
+                                   "and run the notebook from its notebooks/ folder") from exc
     try:
-        with urllib.request.urlopen(url, timeout=30) as response:
-            return json.loads(response.read())
-    except (OSError, ValueError) as exc:
-        raise MissingFileError(f"{url}: could not read the benchmark results ({exc}); clone the repository "
-                               "and run the notebook from its notebooks/ folder") from exc
+        records = [json.loads(line) for line in text.splitlines() if line.strip()]
+    except ValueError as exc:
+        raise MissingFileError(f"{url or where}: not JSON lines ({exc})") from exc
+    return {"runs": [r for r in records if r.get("sweep") == "payoff"]}
 
 
 def _raw_repository() -> str:

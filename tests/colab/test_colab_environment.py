@@ -346,7 +346,7 @@ def test_notebooks_05_and_06_run_in_the_colab_environment(colab):
     # 06 reads the committed benchmark results from the clone it runs in (../benchmarks/results/)
     results = folder.parent / "benchmarks" / "results"
     results.mkdir(parents=True, exist_ok=True)
-    shutil.copy(ROOT / "benchmarks" / "results" / "payoff.json", results / "payoff.json")
+    shutil.copy(ROOT / "benchmarks" / "results" / "quality.jsonl", results / "quality.jsonl")
     nb06 = json.loads((ROOT / "notebooks" / "06_evaluate_and_explore.ipynb").read_text(encoding="utf-8"))
     nb06["cells"].append(_code_cell(PROBE_EXPLORER))
     path06 = _write(nb06, folder / "06_evaluate_and_explore.ipynb")
