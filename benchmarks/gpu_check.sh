@@ -2,8 +2,8 @@
 # The main job on a GPU, from nothing but this repository and a data folder: the CUDA-only tests, then
 # notebook 05 through papermill with the `paper` preset (ResNet-50, ImageNet weights when a file is at
 # hand) within a time budget, then the test metrics; ONE summary line on stdout (device, precision,
-# images/s, seconds per epoch, peak GPU memory, test Dice/Jaccard) and the record as a JSON file,
-# benchmarks/results/gpu_check_<UTC time>.json (RESULTS.md is not edited).
+# images/s, seconds per epoch, peak GPU memory, test Dice/Jaccard) and the record as
+# a line in benchmarks/results/gpu_check.jsonl (benchmarks/report.py puts it in RESULTS.md).
 #
 #   benchmarks/gpu_check.sh [--device cuda|cpu] [DATA_DIR] [TIME_BUDGET_S]
 #   BANET_IMAGENET_WEIGHTS=/path/to/resnet50-0676ba61.pth benchmarks/gpu_check.sh /data/kvasir_seg
@@ -140,8 +140,8 @@ TQDM_DISABLE=1 "$PYTHON" -m banet_lite evaluate --checkpoint "$run_dir/best.pt" 
   --device "$device" --out "$run_dir/eval_test" >/dev/null || die "evaluation of $run_dir/best.pt failed"
 
 # ---- 3. the record (JSON) and the one summary line
-if [ "$device" = cuda ]; then mkdir -p benchmarks/results; record=benchmarks/results/gpu_check_$stamp.json
-else record=$out/gpu_check_$stamp.json; fi
+if [ "$device" = cuda ]; then mkdir -p benchmarks/results; record=benchmarks/results/gpu_check.jsonl
+else record=$out/gpu_check.jsonl; fi
 printf -v command_line '%q ' "${cmd[@]}"
 RUN_DIR=$run_dir DEVICE=$device WEIGHTS_NOTE=$weights_note COMMAND_LINE=$command_line WALL=$wall BUDGET=$budget \
   MEMORY_LOG=$memory_log CUDA_TESTS=$cuda_tests_result RECORD=$record "$PYTHON" - <<'EOF'
@@ -182,8 +182,8 @@ record = {
     "test": {k: summary[k] for k in ("n_images", "split", "dice", "jaccard", "accuracy", "sensitivity",
                                      "specificity", "hd95", "boundary_f")},
 }
-with open(os.environ["RECORD"], "w") as f:
-    json.dump(record, f, indent=2)
+with open(os.environ["RECORD"], "a") as f:  # one JSON line per check, as every benchmark records
+    f.write(json.dumps(record) + "\n")
 peak = f"{record['peak_gpu_memory_mib']} MiB" if memory else "n/a"
 print(f"gpu_check: device {name}; precision {precision}; {record['images_per_s']:.1f} images/s; "
       f"{record['seconds_per_epoch']:.1f} s/epoch; peak GPU memory {peak}; "

@@ -146,6 +146,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--variants {unknown}: the {args.sweep} sweep has " + ", ".join(SWEEPS[args.sweep]))
     if args.dataset != "synthetic" and not args.data_dir:
         parser.error("--data-dir is required unless --dataset synthetic")
+    extra = parse_set(args.set)
     dataset = args.dataset or Path(args.data_dir).resolve().name.replace("_", "-")
     data_dir = Path(args.runs) / "synthetic_data" if dataset == "synthetic" else Path(args.data_dir)
     if dataset == "synthetic":
@@ -154,7 +155,6 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--data-dir {data_dir}: no split.csv (the fixed test split every run is scored on)")
     if args.threads:
         torch.set_num_threads(args.threads)
-    extra = parse_set(args.set)
     asked = {"epochs": args.epochs, "img_size": args.img_size, "batch_size": args.batch_size, "lr": args.lr}
     results = Path(args.results)
 

@@ -1,0 +1,309 @@
+"""Write benchmarks/RESULTS.md, and README.md's results table, from the files the benchmarks wrote.
+
+    python benchmarks/report.py            # rewrite both
+    python benchmarks/report.py --check    # exit 1 if either is not what the files make (a test runs this)
+
+Inputs, and nothing else: the JSON lines under benchmarks/results/ (`speed.py`, `reference_parity.py`,
+`quality.py`, each line with its command, date, torch, threads and CPU), the course model's record
+(banet_lite/assets/course_model.json), the presets' parameter counts (computed here), and the prose around
+the tables in benchmarks/RESULTS.template.md, where a line `{{ NAME [ARG] }}` is replaced by what the
+function NAME below makes. A new measurement is a new line in a results file and a rerun of this script;
+RESULTS.md is never edited by hand. Figures measured before the records existed are in ARCHIVE.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+from banet_lite.files import atomic_write
+from banet_lite.model.banet import build_model, count_parameters
+
+HERE = Path(__file__).resolve().parent
+RESULTS_DIR = Path(os.environ.get("BANET_RESULTS_DIR") or HERE / "results")  # where common.record writes
+COURSE_RECORD = HERE.parent / "banet_lite" / "assets" / "course_model.json"
+BEGIN, END = "<!-- results table: benchmarks/report.py writes it -->", "<!-- end of the results table -->"
+
+
+def load(name: str) -> list[dict]:
+    path = RESULTS_DIR / f"{name}.jsonl"
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def mean_sd(values: list[float], digits: int) -> str:
+    if len(values) < 2:
+        return f"{values[0]:.{digits}f}"
+    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+
+
+def where(r: dict) -> str:
+    """The machine a record ran on, in one phrase."""
+    return f"{r['machine']}; torch {r['torch']}, {r['threads']} thread{'s' if r['threads'] != 1 else ''}"
+
+
+def command(r: dict) -> str:
+    return r.get("reproduce") or r["command"]  # records moved from an older script say how to rerun them today
+
+
+def latest(records: list[dict], key) -> list[dict]:
+    """The newest record for each key(record), in first-seen order."""
+    newest: dict = {}
+    for r in records:
+        newest[key(r)] = r
+    return list(newest.values())
+
+
+# ------------------------------------------------------------------------------------------ sections
+
+
+def parameters() -> str:
+    rows = [("`paper`, 2 classes", "paper", {}), ("`paper`, 1 class", "paper", {"num_classes": 1}),
+            ("`paper`, 2 classes, no ASPP", "paper", {"use_aspp": False}), ("`lite`", "lite", {}),
+            ("`tiny`", "tiny", {}), ("`unet` (the baseline)", "unet", {})]
+    lines = ["| configuration | parameters |", "|---|---:|"]
+    lines += [f"| {label} | {count_parameters(build_model(p, **kw)):,} |" for label, p, kw in rows]
+    return "\n".join(lines)
+
+
+def parity() -> str:
+    records = load("parity")
+    if not records:
+        return "No record yet: `python benchmarks/reference_parity.py --reference .bench/BA-Net`."
+    r = records[-1]
+    controls = "; ".join(f"{name}: {rel:.2g} of the range" for name, rel in r["controls_max_diff_of_range"].items())
+    return (f"`{command(r)}` ({r['date'][:10]}; {where(r)}): input {r['size']} px, seed {r['seed']}, "
+            f"{r['tensors_loaded']} tensors loaded. Largest difference over the nine outputs "
+            f"{r['zero_padding_max_abs_diff']:.2g} ({r['zero_padding_max_diff_of_range']:.2g} of the output's range; "
+            f"tolerance {r['tolerance']:g}). The deliberate mapping mistakes, which must be caught: {controls}. "
+            f"Verdict: {'passed' if r['passed'] else 'FAILED'}.")
+
+
+def machines_legend(records: list[dict]) -> tuple[dict, str]:
+    """A letter per machine, so a table names it in one column: ({where(r): "A", ...}, the legend)."""
+    letters = {m: chr(ord("A") + i) for i, m in enumerate(dict.fromkeys(where(r) for r in records))}
+    return letters, "\n".join(f"- machine {letter}: {m}" for m, letter in letters.items())
+
+
+def speed() -> str:
+    records = latest(load("speed"), lambda r: (r["machine"], r["threads"], r["device"], r["preset"], r["precision"],
+                                               r["fast_path"], r["compile"], r["size"], r["batch"]))
+    if not records:
+        return "No record yet: `python benchmarks/speed.py`."
+    letters, legend = machines_legend(records)
+    lines = ["| date | machine | device | preset | input | batch | precision | fast path | compile | train step (s, "
+             "median) | images/s | inference (ms/image) | command |",
+             "|---|---|---|---|---:|---:|---|---|---|---:|---:|---:|---|"]
+    for r in records:
+        lines.append(f"| {r['date'][:10]} | {letters[where(r)]} | {r['device']} | {r['preset']} | {r['size']} | "
+                     f"{r['batch']} | {r['precision']} | {'yes' if r['fast_path'] else 'no'} | "
+                     f"{'yes' if r['compile'] else 'no'} | {r['train_step_s']:.3f} | {r['train_images_per_s']:.1f} | "
+                     f"{r['inference_ms_per_image']:.0f} | `{command(r)}` |")
+    return "\n".join(lines + ["", legend])
+
+
+def speed_vs_reference() -> str:
+    records = load("speed_vs_reference")
+    if not records:
+        return ("No record since the records began (2026-12-03): `python benchmarks/speed.py --vs-reference "
+                "--reference .bench/BA-Net`. The earlier hand-kept measurements are in ARCHIVE.md, \"CPU speed-up "
+                "against the reference\".")
+    lines = ["| date | input | batch | precision | fast path | library step (s) | authors' step (s) | ratio | "
+             "machine |", "|---|---:|---:|---|---|---:|---:|---:|---|"]
+    for r in records:
+        lines.append(f"| {r['date'][:10]} | {r['size']} | {r['batch']} | {r['precision']} | "
+                     f"{'yes' if r['fast_path'] else 'no'} | {r['library_step_s']:.3f} | {r['reference_step_s']:.3f} | "
+                     f"{r['ratio']:.2f}x | {where(r)} |")
+    return "\n".join(lines)
+
+
+def quality_groups(sweep: str) -> list[tuple[dict, list[dict]]]:
+    """The sweep's runs grouped by what must be equal to compare them: dataset, recipe and --set."""
+    groups = defaultdict(list)
+    for r in load("quality"):
+        if r["sweep"] == sweep:
+            key = (r["dataset"], json.dumps(r["recipe"], sort_keys=True), json.dumps(r["set"], sort_keys=True))
+            groups[key].append(r)
+    return [(runs[0], runs) for runs in groups.values()]
+
+
+def describe(first: dict, runs: list[dict]) -> str:
+    """One group's recipe, budget, machines, dates and commands."""
+    rec = first["recipe"]
+    text = (f"**{first['dataset']}**: {rec['epochs']} epochs at {rec['img_size']} px, batch {rec['batch_size']}, "
+            f"lr {rec['lr']:g}")
+    if rec.get("budget_min"):
+        text += f", at most {rec['budget_min']:g} minutes per run"
+    if first["set"]:
+        text += ", " + ", ".join(f"{k}={v}" for k, v in first["set"].items())
+    dates = sorted({r["date"][:10] for r in runs})
+    text += (f"; {first['n_test']} test images; {'; '.join(sorted({where(r) for r in runs}))}; "
+             f"{dates[0]}{' to ' + dates[-1] if len(dates) > 1 else ''}; ")
+    return text + "; ".join(f"`{c}`" for c in dict.fromkeys(command(r) for r in runs))
+
+
+def noise_rule(runs: list[dict], reference: str, metric: str = "dice") -> list[str]:
+    """Each variant against `reference`: a difference of means beyond twice its standard error over the seeds
+    is "beyond seed noise" (notebook 06 teaches the rule)."""
+    by = defaultdict(list)
+    for r in runs:
+        by[r["variant"]].append(r[metric])
+    if len(by.get(reference, [])) < 2:
+        return []
+    lines = [f"| variant | {metric} minus {reference}'s | 2 x standard error | verdict |", "|---|---:|---:|---|"]
+    ref = by[reference]
+    for name, values in by.items():
+        if name == reference or len(values) < 2:
+            continue
+        diff = statistics.mean(values) - statistics.mean(ref)
+        se = (statistics.variance(values) / len(values) + statistics.variance(ref) / len(ref)) ** 0.5
+        verdict = "beyond seed noise" if abs(diff) > 2 * se else "no difference beyond seed noise"
+        lines.append(f"| {name} | {diff:+.3f} | {2 * se:.3f} | {verdict} |")
+    return lines
+
+
+def quality(sweep: str) -> str:
+    groups = quality_groups(sweep)
+    if not groups:
+        return f"No run yet: `python benchmarks/quality.py {sweep} ...`."
+    out = []
+    for first, runs in groups:
+        by = defaultdict(list)
+        for r in runs:
+            by[r["variant"]].append(r)
+        out += ["- " + describe(first, runs), "",
+                "| variant | preset | params | seeds | epochs | minutes per run | test Dice | Jaccard | boundary F | "
+                "HD95 (px) |",
+                "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for name, sel in by.items():
+            cells = [mean_sd([r[k] for r in sel], 1 if k == "hd95" else 3)
+                     for k in ("dice", "jaccard", "boundary_f", "hd95")]
+            epochs = f"{max(r['epochs_trained'] for r in sel)}/{first['recipe']['epochs']}"
+            out.append(f"| {name} | {sel[0]['preset']} | {sel[0]['params']:,} | {len(sel)} | {epochs} | "
+                       f"{statistics.mean(r['minutes'] for r in sel):.1f} | " + " | ".join(cells) + " |")
+        rule = noise_rule(runs, next(iter(by)))
+        out += ([""] + rule if rule else []) + [""]
+    return "\n".join(out).rstrip()
+
+
+def course_model() -> str:
+    r = json.loads(COURSE_RECORD.read_text())
+    recipe = ", ".join(f"{k} {v}" for k, v in r["recipe"].items())
+    f1 = " / ".join(f"{v:.3f}" for v in r["held_out_side_f1"])
+    return (f"`{r['command']}` ({r['date']}; {r['machine']}; {r['minutes']} minutes): {recipe}. Kept epoch "
+            f"{r['best_epoch']} of {r['epochs_trained']}. Side boundary F1 per stage on {r['held_out']['n']} held-out "
+            f"lesions (seed {r['held_out']['seed']}): **{f1}**. Packed as `banet_lite/assets/course_model.pt` "
+            f"({r['bytes']:,} bytes, SHA-256 `{r['sha256'][:16]}...`).")
+
+
+def notebook_times() -> str:
+    records = latest(load("notebooks"), lambda r: r["notebook"])
+    if not records:
+        return "No record yet: `python benchmarks/notebook_times.py`."
+    lines = ["| notebook | seconds | date | machine |", "|---|---:|---|---|"]
+    lines += [f"| {r['notebook']} | {r['seconds']:.0f} | {r['date'][:10]} | {where(r)} |" for r in records]
+    total = sum(r["seconds"] for r in records) / 60
+    return "\n".join(lines + [f"| all {len(records)} | {total:.1f} minutes | | |"])
+
+
+def gpu_checks() -> str:
+    records = load("gpu_check")
+    if not records:
+        return "No record yet: no GPU was lent to this project's sessions."
+    lines = ["| date | commit | device | precision | preset | epochs | images/s | s per epoch | peak GPU MiB | "
+             "test Dice | CUDA tests |", "|---|---|---|---|---|---:|---:|---:|---:|---:|---|"]
+    for r in records:
+        lines.append(f"| {r['date'][:10]} | `{r['commit']}` | {r['device']} | {r['precision']} | {r['preset']} | "
+                     f"{r['epochs_run']}/{r['epochs_planned']} | {r['images_per_s']:.1f} | "
+                     f"{r['seconds_per_epoch']:.1f} | "
+                     f"{r['peak_gpu_memory_mib'] or 'n/a'} | {r['test']['dice']:.3f} | {r['cuda_tests']} |")
+    return "\n".join(lines)
+
+
+def headlines() -> str:
+    """README's results table: one line per kind of measurement, the newest figure of each."""
+    rows = [("`paper` parameters (2 / 1 classes; no ASPP)", " / ".join(
+        f"{count_parameters(build_model('paper', **kw)):,}" for kw in ({}, {"num_classes": 1}, {"use_aspp": False}))
+        + " (equal to the reference's, asserted in tests)")]
+    for _, runs in quality_groups("train"):
+        for r in runs:
+            rows.append((f"{r['dataset']} from scratch, `{r['preset']}`, {r['epochs_trained']} epochs at "
+                         f"{r['recipe']['img_size']} px, {r['minutes']:.0f} min on {r['threads']} CPU thread(s)",
+                         f"test Dice {r['dice']:.3f}, Jaccard {r['jaccard']:.3f}, HD95 {r['hd95']:.1f} px"))
+    for sweep, what in (("payoff", "the payoff of boundary supervision"), ("ablation", "ablation")):
+        for first, runs in quality_groups(sweep):
+            means = defaultdict(list)
+            for r in runs:
+                means[r["variant"]].append(r["dice"])
+            seeds = min(len(v) for v in means.values())
+            rows.append((f"{what}, {first['dataset']}, `lite` from scratch, {first['recipe']['epochs']} epochs, "
+                         f"{seeds} seeds", "test Dice " + "; ".join(f"{k} {statistics.mean(v):.3f}"
+                                                                     for k, v in means.items())))
+    for r in latest(load("speed"), lambda r: (r["preset"], r["size"])):
+        rows.append((f"training speed, `{r['preset']}` at {r['size']} px, batch {r['batch']}, {r['precision']}, "
+                     f"{r['threads']} CPU threads",
+                     f"{r['train_step_s']:.2f} s per step ({r['train_images_per_s']:.1f} images/s)"))
+    course = json.loads(COURSE_RECORD.read_text())
+    rows.append(("the course model (`tiny`, synthetic lesions), side boundary F1 on held-out lesions",
+                 " / ".join(f"{v:.3f}" for v in course["held_out_side_f1"]) + " (stages 1-4)"))
+    times = latest(load("notebooks"), lambda r: r["notebook"])
+    if times:
+        rows.append((f"the {len(times)} notebooks run top to bottom on {times[-1]['threads']} CPU threads",
+                     f"{sum(r['seconds'] for r in times) / 60:.1f} minutes in all (RESULTS.md has each)"))
+    if load("parity"):
+        r = load("parity")[-1]
+        rows.append(("`paper` given the authors' weights, against their network",
+                     f"largest difference {r['zero_padding_max_abs_diff']:.1e} over the nine outputs"))
+    return "\n".join(["| what | result |", "|---|---|"] + [f"| {a} | {b} |" for a, b in rows])
+
+
+SECTIONS = {"parameters": parameters, "parity": parity, "speed": speed, "speed_vs_reference": speed_vs_reference,
+            "quality": quality, "course_model": course_model, "notebook_times": notebook_times,
+            "gpu_checks": gpu_checks, "headlines": headlines}
+
+
+def render(template: str) -> str:
+    def fill(match: re.Match) -> str:
+        name, *args = match.group(1).split()
+        if name not in SECTIONS:
+            raise SystemExit(f"RESULTS.template.md: unknown section {{{{ {name} }}}}; known: {', '.join(SECTIONS)}")
+        return SECTIONS[name](*args)
+    return re.sub(r"^\{\{ (.+?) \}\}$", fill, template, flags=re.M)
+
+
+def with_readme_table(readme: str, table: str) -> str:
+    if BEGIN not in readme or END not in readme:
+        raise SystemExit(f"README.md: the markers {BEGIN!r} and {END!r} around the results table are missing")
+    return readme[: readme.index(BEGIN) + len(BEGIN)] + "\n" + table + "\n" + readme[readme.index(END):]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a file is out of date")
+    parser.add_argument("--section", nargs="+", metavar="NAME [ARG]", help="print one section, write nothing")
+    args = parser.parse_args(argv)
+    if args.section:
+        print(render("{{ " + " ".join(args.section) + " }}"))
+        return 0
+    targets = {HERE / "RESULTS.md": render((HERE / "RESULTS.template.md").read_text()),
+               HERE.parent / "README.md": with_readme_table((HERE.parent / "README.md").read_text(), headlines())}
+    stale = [path for path, text in targets.items() if not path.is_file() or path.read_text() != text]
+    if args.check:
+        for path in stale:
+            print(f"{path}: out of date; run python benchmarks/report.py", file=sys.stderr)
+        return 1 if stale else 0
+    for path in stale:
+        atomic_write(path, targets[path].encode())
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

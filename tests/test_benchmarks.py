@@ -1,0 +1,95 @@
+"""The benchmark suite's plumbing: quality.py's sweeps write records, report.py turns records into RESULTS.md.
+
+No figure is measured here; the committed RESULTS.md must be what the committed records make.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _load(name: str):
+    """benchmarks/NAME.py as a module (the scripts import their sibling `common` as a script would)."""
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", BENCHMARKS / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+report = _load("report")
+quality = _load("quality")
+
+
+def test_results_md_and_the_readme_table_are_what_the_records_make():
+    assert report.main(["--check"]) == 0, "run: python benchmarks/report.py"
+
+
+def _run(variant: str, seed: int, dice: float, sweep: str = "ablation") -> dict:
+    return {"command": "python benchmarks/quality.py ablation", "date": "2026-12-03T00:00:00+00:00",
+            "torch": "2.13.0", "threads": 2, "machine": "x86_64", "sweep": sweep, "dataset": "toy",
+            "variant": variant, "seed": seed, "recipe": {"epochs": 3, "img_size": 64, "batch_size": 8, "lr": 1e-3,
+                                                         "budget_min": None},
+            "set": {}, "preset": "lite", "overrides": {}, "params": 1000, "epochs_trained": 3, "minutes": 1.0,
+            "n_test": 10, "dice": dice, "jaccard": dice - 0.1, "boundary_f": 0.5, "hd95": 4.0}
+
+
+def test_a_sweep_table_gives_mean_sd_and_the_seed_noise_verdict(tmp_path, monkeypatch):
+    runs = [_run("BA-Net (full)", 0, 0.80), _run("BA-Net (full)", 1, 0.82),
+            _run("no PEE", 0, 0.70), _run("no PEE", 1, 0.72),      # 0.10 below: beyond 2 x SE (0.028)
+            _run("no IA", 0, 0.79), _run("no IA", 1, 0.84)]        # 0.005 above: within the noise
+    (tmp_path / "quality.jsonl").write_text("".join(json.dumps(r) + "\n" for r in runs))
+    monkeypatch.setattr(report, "RESULTS_DIR", tmp_path)
+    text = report.quality("ablation")
+    assert "| BA-Net (full) | lite | 1,000 | 2 | 3/3 | 1.0 | 0.810 ± 0.014 |" in text
+    assert "| no PEE | -0.100 | 0.028 | beyond seed noise |" in text
+    assert "| no IA | +0.005 | 0.054 | no difference beyond seed noise |" in text
+    assert report.quality("tune").startswith("No run yet")
+
+
+def test_the_template_names_only_known_sections():
+    with pytest.raises(SystemExit, match="unknown section"):
+        report.render("{{ nonsense }}\n")
+    with pytest.raises(SystemExit, match="markers"):
+        report.with_readme_table("# a README without the markers\n", "| table |")
+
+
+def test_a_quality_sweep_writes_one_record_per_run_and_resumes(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    args = ["train", "--dataset", "synthetic", "--variants", "tiny", "--epochs", "1", "--img-size", "48",
+            "--results", str(tmp_path / "results"), "--set", "augment=false"]
+    quality.main(args)
+    lines = (tmp_path / "results" / "quality.jsonl").read_text().splitlines()
+    assert len(lines) == 1
+    r = json.loads(lines[0])
+    assert (r["sweep"], r["dataset"], r["variant"], r["preset"], r["set"]) == ("train", "synthetic", "tiny", "tiny",
+                                                                            {"augment": False})
+    assert r["recipe"]["epochs"] == 1 and r["epochs_trained"] == 1 and r["n_test"] == 80
+    assert 0.0 <= r["dice"] <= 1.0 and r["command"].startswith("python ")
+    quality.main(args)  # the same run again: already recorded, skipped
+    assert "already in" in capsys.readouterr().out
+    assert len((tmp_path / "results" / "quality.jsonl").read_text().splitlines()) == 1
+
+
+def test_quality_refuses_what_it_cannot_run(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit, match="augmnt=false"):
+        quality.main(["train", "--dataset", "synthetic", "--set", "augmnt=false"])
+    with pytest.raises(SystemExit):
+        quality.main(["ablation", "--dataset", "synthetic", "--variants", "no such thing"])
+    assert "--variants ['no such thing']: the ablation sweep has BA-Net (full)" in capsys.readouterr().err
+    (tmp_path / "images").mkdir()
+    with pytest.raises(SystemExit):
+        quality.main(["train", "--data-dir", str(tmp_path)])
+    assert f"--data-dir {tmp_path}: no split.csv" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()  # refused before anything was written
