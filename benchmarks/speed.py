@@ -3,14 +3,16 @@
     python benchmarks/speed.py                      # tiny, lite, paper, unet at 256x256
     python benchmarks/speed.py --presets paper --batch-size 2 --steps 3
     python benchmarks/speed.py --presets lite --compile   # torch.compile first (minutes to compile)
+    python benchmarks/speed.py --presets lite paper --precision fp32 bf16 --path fit plain   # a row per setting
     python benchmarks/speed.py --vs-reference .bench/BA-Net   # paper step against the authors' code
 
 Training: images/s of full Adam steps on the joint loss (forward, backward, update) at the
 given batch size, channels_last, after warm-up steps, in the precision `fit` would choose on this
 machine (`--precision auto`: bfloat16 autocast on a CPU with native bfloat16 for lite and paper,
-else float32; `fp32` / `bf16` force one). Inference: ms per image at batch 1 in
-eval mode under torch.inference_mode. The median of `--repeats` timings is reported (common.timed).
-Prints a Markdown table and appends each row to benchmarks/results/speed.jsonl (common.record).
+else float32; `fp32` / `bf16` force one), on fit's path (`--path fit`: the CPU fast path where fit takes
+it) or without the fast path (`plain`); several values of either give a row per combination. Inference:
+ms per image at batch 1 in eval mode under torch.inference_mode. The median of `--repeats` timings is
+reported (common.timed). Prints a Markdown table and appends each row to benchmarks/results/speed.jsonl (common.record).
 
 `--vs-reference PATH` times the `paper` step side by side with the authors' reference network
 (a checkout of github mathwrx/BA-Net at PATH, kept out of this repository and imported from
@@ -181,10 +183,10 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=2, help="--vs-reference: warm-up steps per side")
     parser.add_argument("--compile", action="store_true", help="torch.compile each model first (inductor)")
-    parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
-                        help="auto: what fit chooses on this machine (amp_settings)")
-    parser.add_argument("--no-fast-path", action="store_true",
-                        help="without fit's CPU fast path (as cpu_fast_path=False)")
+    parser.add_argument("--precision", nargs="+", choices=["auto", "fp32", "bf16"], default=["auto"],
+                        help="auto: what fit chooses on this machine (amp_settings); several: a row each")
+    parser.add_argument("--path", nargs="+", choices=["fit", "plain"], default=["fit"],
+                        help="fit: fit's CPU fast path where it takes it; plain: without (cpu_fast_path=False)")
     parser.add_argument("--vs-reference", metavar="PATH",
                         help="a checkout of github mathwrx/BA-Net: time the paper step side by side with it")
     parser.add_argument("--no-record", action="store_true",
@@ -192,20 +194,22 @@ def main():
     parser.add_argument("--devices", nargs="+", default=["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
     args = parser.parse_args()
     if args.vs_reference:
-        lib_s, ref_s = versus_reference(args.vs_reference, args.steps, args.size, precision=args.precision,
-                                        warmup=args.warmup, fast_path=not args.no_fast_path)
-        if not args.no_record:
-            record("speed_vs_reference", {"size": args.size, "batch": 2, "precision": args.precision,
-                                          "fast_path": not args.no_fast_path, "library_step_s": lib_s,
-                                          "reference_step_s": ref_s, "ratio": lib_s / ref_s})
+        for precision in args.precision:
+            for path in args.path:
+                lib_s, ref_s = versus_reference(args.vs_reference, args.steps, args.size, precision=precision,
+                                                warmup=args.warmup, fast_path=path == "fit")
+                if not args.no_record:
+                    record("speed_vs_reference", {"size": args.size, "batch": 2, "precision": precision,
+                                                  "fast_path": path == "fit", "library_step_s": lib_s,
+                                                  "reference_step_s": ref_s, "ratio": lib_s / ref_s})
         return
 
     cpu = platform.processor() or platform.machine()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads ({cpu}), input {args.size}x{args.size}")
     print(cpu_flags())
-    print("| device | preset | params | precision | train batch | train step (s) | train images/s "
+    print("| device | preset | params | precision | fast path | train batch | train step (s) | train images/s "
           "| inference ms/image |")
-    print("|---|---|---:|---|---:|---:|---:|---:|")
+    print("|---|---|---:|---|---|---:|---:|---:|---:|")
     for device_name in args.devices:
         device = torch.device(device_name)
         for preset in args.presets:
@@ -215,19 +219,26 @@ def main():
             if args.compile:
                 model = torch.compile(model)  # compiled during the warm-up steps (minutes on CPU)
             batch = 2 if preset == "paper" and device.type == "cpu" else args.batch_size
-            amp_dtype = precision_for(preset, device, args.precision)
-            fast = use_cpu_fast_path(device.type, TrainConfig(preset=preset, compile=args.compile,
-                                                              cpu_fast_path=not args.no_fast_path))
-            step = time_training(model, batch, args.size, args.steps, args.repeats, device, amp_dtype, fast)
-            infer = time_inference(model, args.size, max(args.repeats, 5), device)
-            dtype = "bf16 autocast" if amp_dtype is not None else "fp32"
-            print(f"| {device_name} | {preset} | {params:,} | {dtype} | {batch} | {step:.3f} | "
-                  f"{batch / step:.1f} | {infer * 1000:.0f} |", flush=True)
-            if not args.no_record:
-                record("speed", {"device": device_name, "preset": preset, "params": params, "precision": dtype,
-                                 "fast_path": fast, "compile": args.compile, "size": args.size, "batch": batch,
-                                 "train_step_s": step, "train_images_per_s": batch / step,
-                                 "inference_ms_per_image": infer * 1000})
+            timed_settings = set()  # (dtype, fast path): "auto" may be "fp32", and "fit" may be "plain"
+            for precision in args.precision:
+                for path in args.path:
+                    amp_dtype = precision_for(preset, device, precision)
+                    fast = use_cpu_fast_path(device.type, TrainConfig(preset=preset, compile=args.compile,
+                                                                      cpu_fast_path=path == "fit"))
+                    if (amp_dtype, fast) in timed_settings:
+                        continue
+                    timed_settings.add((amp_dtype, fast))
+                    step = time_training(model, batch, args.size, args.steps, args.repeats, device, amp_dtype, fast)
+                    infer = time_inference(model, args.size, max(args.repeats, 5), device)
+                    dtype = "bf16 autocast" if amp_dtype is not None else "fp32"
+                    print(f"| {device_name} | {preset} | {params:,} | {dtype} | {'yes' if fast else 'no'} | {batch} | "
+                          f"{step:.3f} | "
+                          f"{batch / step:.1f} | {infer * 1000:.0f} |", flush=True)
+                    if not args.no_record:
+                        record("speed", {"device": device_name, "preset": preset, "params": params,
+                                         "precision": dtype, "fast_path": fast, "compile": args.compile,
+                                         "size": args.size, "batch": batch, "train_step_s": step,
+                                         "train_images_per_s": batch / step, "inference_ms_per_image": infer * 1000})
 
 
 if __name__ == "__main__":
