@@ -32,6 +32,37 @@ def test_state_dict_keys_follow_torchvision(depth, n_keys):
     assert "layer2.0.downsample.0.weight" in keys and "layer2.0.downsample.1.num_batches_tracked" in keys
 
 
+@pytest.mark.parametrize("size", [63, 64])
+def test_the_subsampled_shortcut_is_the_strided_1x1_convolution(size):
+    from torch import nn
+
+    from banet_lite.model.backbone import SubsampledPointwiseConv
+
+    torch.manual_seed(0)
+    strided, ours = nn.Conv2d(8, 16, 1, stride=2, bias=False), SubsampledPointwiseConv(8, 16, 1, stride=2, bias=False)
+    ours.load_state_dict(strided.state_dict())  # the same parameter, the same name
+    x = torch.randn(2, 8, size, size + 1)
+    expected, got = strided(x), ours(x)
+    torch.testing.assert_close(got, expected)
+    grads = [torch.autograd.grad(m(x).square().sum(), m.weight)[0] for m in (strided, ours)]
+    scale = grads[0].abs().max().item()  # the weight gradient is summed over pixels in another order
+    torch.testing.assert_close(grads[1], grads[0], rtol=1e-4, atol=1e-5 * scale)
+
+
+def test_tiny_trains_at_256_px_where_the_strided_kernel_crashed():
+    """torch 2.13's oneDNN backward of a strided 1x1 conv on 8 channels_last channels crashed the process on
+    AVX-512 CPUs from 56 px (tiny's layer2 shortcut). In a child process, so a crash fails only this test."""
+    import subprocess
+    import sys
+
+    code = ("import torch, banet_lite as bl; torch.manual_seed(0); "
+            "m = bl.build_model('tiny').to(memory_format=torch.channels_last); "
+            "x = torch.randn(2, 3, 256, 256).contiguous(memory_format=torch.channels_last); "
+            "m(x).logits.sum().backward(); print('ok')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
 def _fake_imagenet_state(depth):
     torch.manual_seed(1)
     state = {k: torch.randn_like(v.float()).to(v.dtype) if v.dtype.is_floating_point else v

@@ -28,6 +28,7 @@ import urllib.error
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ConfigError, DownloadError, MissingFileError, WeightsError
@@ -102,11 +103,27 @@ class Bottleneck(ResidualBlock):
         return self.bn3(self.conv3(out))
 
 
+class SubsampledPointwiseConv(nn.Conv2d):
+    """A 1x1 convolution at stride s, computed as the 1x1 convolution of every s-th pixel.
+
+    The same function: a 1x1 kernel at stride s reads exactly x[:, :, ::s, ::s], and the weights (and
+    their names) are nn.Conv2d's. Why not nn.Conv2d(stride=s) itself: on AVX-512 CPUs, torch 2.13's oneDNN
+    backward pass of that convolution crashes the process for 8-channel channels_last inputs of 56 px and
+    more (the `tiny` preset's layer2 shortcut at 224 px; benchmarks/RESULTS.md, "A known crash, not ours").
+    Subsampling first sends it to the plain 1x1 kernel.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        s_h, s_w = self.stride
+        return F.conv2d(x[:, :, ::s_h, ::s_w], self.weight, self.bias)  # (B, C_out, ceil(H / s), ceil(W / s))
+
+
 def _shortcut(c_in: int, c_out: int, stride: int) -> nn.Sequential | None:
     """1x1 conv + BN when the residual changes shape (torchvision's `downsample`)."""
     if stride == 1 and c_in == c_out:
         return None
-    return nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out))
+    conv = nn.Conv2d if stride == 1 else SubsampledPointwiseConv
+    return nn.Sequential(conv(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out))
 
 
 def stage_plan(output_stride: int, blocks: tuple[int, ...]) -> list[tuple[int, list[int]]]:
