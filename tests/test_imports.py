@@ -76,3 +76,19 @@ def test_a_required_test_that_skips_fails(tmp_path):
     optional = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=120,
                               env={k: v for k, v in env.items() if k != "BANET_REQUIRE"})
     assert optional.returncode == 0 and "1 skipped" in optional.stdout, optional.stdout
+
+
+def test_every_library_file_reads_top_to_bottom():
+    """No file in banet_lite over 400 lines and no function over 80: a file is one component, read in one go."""
+    import ast
+
+    root = Path(__file__).resolve().parents[1] / "banet_lite"
+    too_long = []
+    for path in sorted(root.rglob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        if len(source.splitlines()) > 400:
+            too_long.append(f"{path.relative_to(root)}: {len(source.splitlines())} lines")
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 80:
+                too_long.append(f"{path.relative_to(root)}: {node.name} is {node.end_lineno - node.lineno + 1} lines")
+    assert not too_long, too_long

@@ -285,15 +285,11 @@ def _read_out(run: Run, epoch: int, sums: dict[str, torch.Tensor]) -> dict[str, 
 
 
 def use_cpu_fast_path(device_type: str, cfg: TrainConfig) -> bool:
-    """Whether this run trains on the CPU fast path: the weight gradients of wide convolutions as
-    matrix products (weight_grad.py) and Adam's fused kernel (one pass over each parameter instead of
-    seven). Both compute the same functions as before, summed in another order: the weights differ
-    from the plain path by float rounding (tests/test_weight_grad.py), as they do between two CPUs.
-    Only on CPU (on a GPU cuDNN and the default Adam are the fast ones), only for `paper`, the preset
-    with wide convolutions, where it measured faster (`lite` measured within noise of the plain path, `tiny`, the
-    notebooks' preset, has no convolution wide enough: both keep their numerics bit for bit;
-    benchmarks/RESULTS.md), not under torch.compile (which traces the plain convolution), and not
-    with a torch older than 2.4 (`pyproject.toml` allows 2.3), which lacks fused Adam on CPU."""
+    """Whether this run takes the CPU fast path: wide convolutions' weight gradients as matrix products
+    (weight_grad.py) and Adam's fused kernel, the same functions summed in another order (float rounding, as
+    between two CPUs; tests/test_weight_grad.py). Only on a CPU, only for `paper`, the one preset where it
+    measured faster (`lite` within noise; `tiny` has no wide convolution: both keep their numerics bit for
+    bit), not under torch.compile (it traces the plain convolution), and not on torch < 2.4 (no fused CPU Adam)."""
     return (cfg.cpu_fast_path and device_type == "cpu" and cfg.preset in CPU_FAST_PATH_PRESETS
             and not cfg.compile and TORCH_HAS_CPU_FAST_PATH)
 
