@@ -163,8 +163,9 @@ def main(argv: list[str] | None = None) -> None:
             slug = "".join(c if c.isalnum() else "_" for c in variant)
             out = Path(args.runs) / args.sweep / dataset / f"{slug}_seed{seed}"
             cfg = run_config(args.sweep, variant, seed, data_dir, out, asked, extra, args.budget_min)
-            resolved = cfg.resolved()
-            recipe = {k: getattr(resolved, k) for k in asked} | {"budget_min": args.budget_min}
+            # the sweep's recipe, before the variant changes it (tune's "batch 4"): what its variants share
+            shared = TrainConfig(preset=cfg.preset, **{k: v for k, v in asked.items() if v is not None}).resolved()
+            recipe = {k: getattr(shared, k) for k in asked} | {"budget_min": args.budget_min}
             key = {"sweep": args.sweep, "dataset": dataset, "variant": variant, "seed": seed, "recipe": recipe,
                    "set": extra}
             if any(all(r.get(k) == v for k, v in key.items()) for r in load_records(results / "quality.jsonl")):
