@@ -169,6 +169,10 @@ def noise_rule(runs: list[dict], reference: str, metric: str = "dice") -> list[s
     return lines
 
 
+METRIC_NAMES = {"dice": "test Dice", "jaccard": "Jaccard", "accuracy": "AC", "sensitivity": "SE", "specificity": "SP",
+                "boundary_f": "boundary F", "hd95": "HD95 (px)"}
+
+
 def quality(sweep: str) -> str:
     groups = quality_groups(sweep)
     if not groups:
@@ -178,13 +182,13 @@ def quality(sweep: str) -> str:
         by = defaultdict(list)
         for r in runs:
             by[r["variant"]].append(r)
+        metrics = [k for k in METRIC_NAMES if all(k in r for r in runs)]  # older records lack AC, SE, SP
         out += ["- " + describe(first, runs), "",
-                "| variant | preset | params | seeds | epochs | minutes per run | test Dice | Jaccard | boundary F | "
-                "HD95 (px) |",
-                "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                "| variant | preset | params | seeds | epochs | minutes per run | "
+                + " | ".join(METRIC_NAMES[k] for k in metrics) + " |",
+                "|---|---|---:|---:|---:|---:|" + "---:|" * len(metrics)]
         for name, sel in by.items():
-            cells = [mean_sd([r[k] for r in sel], 1 if k == "hd95" else 3)
-                     for k in ("dice", "jaccard", "boundary_f", "hd95")]
+            cells = [mean_sd([r[k] for r in sel], 1 if k == "hd95" else 3) for k in metrics]
             epochs = f"{max(r['epochs_trained'] for r in sel)}/{first['recipe']['epochs']}"
             out.append(f"| {name} | {sel[0]['preset']} | {sel[0]['params']:,} | {len(sel)} | {epochs} | "
                        f"{statistics.mean(r['minutes'] for r in sel):.1f} | " + " | ".join(cells) + " |")
@@ -196,7 +200,7 @@ def quality(sweep: str) -> str:
 def course_model() -> str:
     r = json.loads(COURSE_RECORD.read_text())
     recipe = ", ".join(f"{k} {v}" for k, v in r["recipe"].items())
-    f1 = " / ".join(f"{v:.3f}" for v in r["held_out_side_f1"])
+    f1 = " / ".join(f"{v:g}" for v in r["held_out_side_f1"])
     return (f"`{r['command']}` ({r['date']}; {r['machine']}; {r['minutes']} minutes): {recipe}. Kept epoch "
             f"{r['best_epoch']} of {r['epochs_trained']}. Side boundary F1 per stage on {r['held_out']['n']} held-out "
             f"lesions (seed {r['held_out']['seed']}): **{f1}**. Packed as `banet_lite/assets/course_model.pt` "
@@ -235,7 +239,8 @@ def headlines() -> str:
     for _, runs in quality_groups("train"):
         for r in runs:
             rows.append((f"{r['dataset']} from scratch, `{r['preset']}`, {r['epochs_trained']} epochs at "
-                         f"{r['recipe']['img_size']} px, {r['minutes']:.0f} min on {r['threads']} CPU thread(s)",
+                         f"{r['recipe']['img_size']} px, {r['minutes']:.0f} min on {r['threads']} CPU "
+                         f"thread{'s' if r['threads'] != 1 else ''}",
                          f"test Dice {r['dice']:.3f}, Jaccard {r['jaccard']:.3f}, HD95 {r['hd95']:.1f} px"))
     for sweep, what in (("payoff", "the payoff of boundary supervision"), ("ablation", "ablation")):
         for first, runs in quality_groups(sweep):
@@ -252,7 +257,7 @@ def headlines() -> str:
                      f"{r['train_step_s']:.2f} s per step ({r['train_images_per_s']:.1f} images/s)"))
     course = json.loads(COURSE_RECORD.read_text())
     rows.append(("the course model (`tiny`, synthetic lesions), side boundary F1 on held-out lesions",
-                 " / ".join(f"{v:.3f}" for v in course["held_out_side_f1"]) + " (stages 1-4)"))
+                 " / ".join(f"{v:g}" for v in course["held_out_side_f1"]) + " (stages 1-4)"))
     times = latest(load("notebooks"), lambda r: r["notebook"])
     if times:
         rows.append((f"the {len(times)} notebooks run top to bottom on {times[-1]['threads']} CPU threads",
