@@ -14,6 +14,7 @@ shows up in these times one for one.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -46,7 +47,8 @@ def main(argv: list[str] | None = None) -> None:
                            cwd=NOTEBOOKS, check=True, capture_output=True)
             seconds = time.perf_counter() - started
             shutil.rmtree(NOTEBOOKS / "runs", ignore_errors=True)  # what this notebook wrote
-            record("notebooks", {"notebook": path.stem, "seconds": round(seconds, 1)})
+            record("notebooks", {"notebook": path.stem, "seconds": round(seconds, 1),
+                                 "load_average_1min": round(os.getloadavg()[0], 2)})  # was anything else running?
             print(f"{path.stem}: {seconds:.0f} s", flush=True)
 
 

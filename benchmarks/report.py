@@ -211,10 +211,12 @@ def notebook_times() -> str:
     records = latest(load("notebooks"), lambda r: r["notebook"])
     if not records:
         return "No record yet: `python benchmarks/notebook_times.py`."
-    lines = ["| notebook | seconds | date | machine |", "|---|---:|---|---|"]
-    lines += [f"| {r['notebook']} | {r['seconds']:.0f} | {r['date'][:10]} | {where(r)} |" for r in records]
+    letters, legend = machines_legend(records)
+    lines = ["| notebook | seconds | date | machine | load average after |", "|---|---:|---|---|---:|"]
+    lines += [f"| {r['notebook']} | {r['seconds']:.0f} | {r['date'][:10]} | {letters[where(r)]} | "
+              f"{r.get('load_average_1min', 'n/a')} |" for r in records]
     total = sum(r["seconds"] for r in records) / 60
-    return "\n".join(lines + [f"| all {len(records)} | {total:.1f} minutes | | |"])
+    return "\n".join(lines + [f"| all {len(records)} | {total:.1f} minutes | | | |", "", legend])
 
 
 def gpu_checks() -> str:
