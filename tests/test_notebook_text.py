@@ -66,6 +66,8 @@ def test_solutions_are_collapsed_and_never_rebind_the_students_names(path):
             student_names |= {d for d in defined if d.startswith(("my_", "My"))}
             uses = set(re.findall(r"\b(Solution[A-Z]\w*|solution_\w+)\b", src))
             assert not uses, f"{path.name}: a cell outside the collapsed solutions runs {sorted(uses)}"
+            # a lesson cell that speaks of "the solution" reads as one (and the project's check takes it so)
+            assert not re.search(r"\bsolutions?\b", src, re.I), f"{path.name}: {src[:60]!r} mentions a solution"
     stubs = set(re.findall(r'bl\.exercises\.check\("(\w+)"', "".join(text(c) for c in nb if c["cell_type"] == "code")))
     assert checked == stubs and 2 <= len(checked) <= 4, f"{path.name}: solutions {checked}, stubs {stubs}"
 
