@@ -78,11 +78,24 @@ def cpu_flags() -> str:
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def results_dir(folder: str | os.PathLike | None = None) -> Path:
+    """Where the records are: `folder`, else $BANET_RESULTS_DIR, else benchmarks/results/."""
+    return Path(folder or os.environ.get("BANET_RESULTS_DIR") or RESULTS)
+
+
+def read_records(name: str, folder: str | os.PathLike | None = None) -> list[dict]:
+    """Every line of `<folder>/<name>.jsonl` (see results_dir), oldest first; none if there is no file."""
+    path = results_dir(folder) / f"{name}.jsonl"
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
 def record(name: str, row: dict, folder: str | os.PathLike | None = None) -> Path:
     """Append `row` to `<folder>/<name>.jsonl` (default benchmarks/results/, or $BANET_RESULTS_DIR), with
     what makes it reproducible: the command, the date, torch, the threads and the CPU. One JSON object per
     line, so runs accumulate and a report reads them all; several processes may append at once (a lock)."""
-    folder = Path(folder or os.environ.get("BANET_RESULTS_DIR") or RESULTS)
+    folder = results_dir(folder)
     folder.mkdir(parents=True, exist_ok=True)
     entry = {"command": shlex.join(["python", *sys.argv]), "date": datetime.datetime.now(datetime.timezone.utc)
              .isoformat(timespec="seconds"), "torch": torch.__version__, "threads": torch.get_num_threads(),

@@ -22,10 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-try:  # run as a script (python benchmarks/notebook_times.py) or imported as benchmarks.notebook_times
-    from common import record
-except ImportError:
-    from benchmarks.common import record
+from common import record  # benchmarks/common.py: this folder is sys.path[0]
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 

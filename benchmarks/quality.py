@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 import torch
+from common import read_records, record, results_dir  # benchmarks/common.py: this folder is sys.path[0]
 
 from banet_lite.data import write_synthetic_dataset
 from banet_lite.evaluate import evaluate
@@ -38,11 +39,6 @@ from banet_lite.model.banet import build_model, count_parameters
 from banet_lite.model.config import ABLATIONS
 from banet_lite.training.config import TrainConfig
 from banet_lite.training.train import fit
-
-try:  # run as a script (python benchmarks/quality.py) or imported as benchmarks.quality (tests)
-    from common import RESULTS, record
-except ImportError:
-    from benchmarks.common import RESULTS, record
 
 SWEEPS: dict[str, dict[str, tuple[str, dict]]] = {  # sweep -> variant -> (preset, TrainConfig overrides)
     # one preset at its defaults: what a CPU budget reaches
@@ -115,12 +111,6 @@ def train_and_score(cfg: TrainConfig) -> dict:
             "best_val_dice": result.best_score, "n_test": summary["n_images"], **{k: summary[k] for k in METRICS}}
 
 
-def load_records(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sweep", choices=list(SWEEPS))
@@ -137,7 +127,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="TrainConfig fields for every run")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     parser.add_argument("--runs", default="runs/quality", help="where the runs' checkpoints go")
-    parser.add_argument("--results", default=str(RESULTS), help="the folder of quality.jsonl")
+    parser.add_argument("--results", help="the folder of quality.jsonl (default: $BANET_RESULTS_DIR, else "
+                                          "benchmarks/results)")
     args = parser.parse_args(argv)
 
     variants = args.variants or DEFAULT_VARIANTS.get(args.sweep, list(SWEEPS[args.sweep]))
@@ -156,7 +147,6 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     asked = {"epochs": args.epochs, "img_size": args.img_size, "batch_size": args.batch_size, "lr": args.lr}
-    results = Path(args.results)
 
     for variant in variants:
         for seed in args.seeds:
@@ -168,12 +158,13 @@ def main(argv: list[str] | None = None) -> None:
             recipe = {k: getattr(shared, k) for k in asked} | {"budget_min": args.budget_min}
             key = {"sweep": args.sweep, "dataset": dataset, "variant": variant, "seed": seed, "recipe": recipe,
                    "set": extra}
-            if any(all(r.get(k) == v for k, v in key.items()) for r in load_records(results / "quality.jsonl")):
-                print(f"{args.sweep} / {dataset} / {variant} / seed {seed}: already in {results}", flush=True)
+            if any(all(r.get(k) == v for k, v in key.items()) for r in read_records("quality", args.results)):
+                print(f"{args.sweep} / {dataset} / {variant} / seed {seed}: already in "
+                      f"{results_dir(args.results) / 'quality.jsonl'}", flush=True)
                 continue
             measured = train_and_score(cfg)
             preset, overrides = SWEEPS[args.sweep][variant]
-            record("quality", {**key, "preset": preset, "overrides": overrides, **measured}, results)
+            record("quality", {**key, "preset": preset, "overrides": overrides, **measured}, args.results)
             print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in
                               {"variant": variant, "seed": seed, "minutes": measured["minutes"],
                                **{m: measured[m] for m in ("dice", "boundary_f", "hd95")}}.items()}), flush=True)

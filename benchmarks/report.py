@@ -14,28 +14,38 @@ RESULTS.md is never edited by hand. Figures measured before the records existed 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
-import os
 import re
 import statistics
 import sys
 from collections import defaultdict
 from pathlib import Path
 
+from common import read_records, results_dir  # benchmarks/common.py: this folder is sys.path[0]
+
 from banet_lite.files import atomic_write
 from banet_lite.model.banet import build_model, count_parameters
 
 HERE = Path(__file__).resolve().parent
-RESULTS_DIR = Path(os.environ.get("BANET_RESULTS_DIR") or HERE / "results")  # where common.record writes
+RESULTS_DIR = results_dir()  # where common.record writes
 COURSE_RECORD = HERE.parent / "banet_lite" / "assets" / "course_model.json"
 BEGIN, END = "<!-- results table: benchmarks/report.py writes it -->", "<!-- end of the results table -->"
 
 
 def load(name: str) -> list[dict]:
-    path = RESULTS_DIR / f"{name}.jsonl"
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return read_records(name, RESULTS_DIR)
+
+
+@functools.cache
+def parameters_of(preset: str, **changes) -> int:
+    """A preset's parameter count (built once per configuration: parameters() and headlines() both ask)."""
+    return count_parameters(build_model(preset, **changes))
+
+
+@functools.cache
+def course_record() -> dict:
+    return json.loads(COURSE_RECORD.read_text())
 
 
 def mean_sd(values: list[float], digits: int) -> str:
@@ -69,7 +79,7 @@ def parameters() -> str:
             ("`paper`, 2 classes, no ASPP", "paper", {"use_aspp": False}), ("`lite`", "lite", {}),
             ("`tiny`", "tiny", {}), ("`unet` (the baseline)", "unet", {})]
     lines = ["| configuration | parameters |", "|---|---:|"]
-    lines += [f"| {label} | {count_parameters(build_model(p, **kw)):,} |" for label, p, kw in rows]
+    lines += [f"| {label} | {parameters_of(p, **kw):,} |" for label, p, kw in rows]
     return "\n".join(lines)
 
 
@@ -198,7 +208,7 @@ def quality(sweep: str) -> str:
 
 
 def course_model() -> str:
-    r = json.loads(COURSE_RECORD.read_text())
+    r = course_record()
     recipe = ", ".join(f"{k} {v}" for k, v in r["recipe"].items())
     f1 = " / ".join(f"{v:g}" for v in r["held_out_side_f1"])
     return (f"`{r['command']}` ({r['date']}; {r['machine']}; {r['minutes']} minutes): {recipe}. Kept epoch "
@@ -236,7 +246,7 @@ def gpu_checks() -> str:
 def headlines() -> str:
     """README's results table: one line per kind of measurement, the newest figure of each."""
     rows = [("`paper` parameters (2 / 1 classes; no ASPP)", " / ".join(
-        f"{count_parameters(build_model('paper', **kw)):,}" for kw in ({}, {"num_classes": 1}, {"use_aspp": False}))
+        f"{parameters_of('paper', **kw):,}" for kw in ({}, {"num_classes": 1}, {"use_aspp": False}))
         + " (equal to the reference's, asserted in tests)")]
     for _, runs in quality_groups("train"):
         for r in runs:
@@ -257,15 +267,16 @@ def headlines() -> str:
         rows.append((f"training speed, `{r['preset']}` at {r['size']} px, batch {r['batch']}, {r['precision']}, "
                      f"{r['threads']} CPU threads",
                      f"{r['train_step_s']:.2f} s per step ({r['train_images_per_s']:.1f} images/s)"))
-    course = json.loads(COURSE_RECORD.read_text())
+    course = course_record()
     rows.append(("the course model (`tiny`, synthetic lesions), side boundary F1 on held-out lesions",
                  " / ".join(f"{v:g}" for v in course["held_out_side_f1"]) + " (stages 1-4)"))
     times = latest(load("notebooks"), lambda r: r["notebook"])
     if times:
         rows.append((f"the {len(times)} notebooks run top to bottom on {times[-1]['threads']} CPU threads",
                      f"{sum(r['seconds'] for r in times) / 60:.1f} minutes in all (RESULTS.md has each)"))
-    if load("parity"):
-        r = load("parity")[-1]
+    parity_records = load("parity")
+    if parity_records:
+        r = parity_records[-1]
         rows.append(("`paper` given the authors' weights, against their network",
                      f"largest difference {r['zero_padding_max_abs_diff']:.1e} over the nine outputs"))
     return "\n".join(["| what | result |", "|---|---|"] + [f"| {a} | {b} |" for a, b in rows])

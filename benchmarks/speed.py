@@ -219,6 +219,7 @@ def main():
             if args.compile:
                 model = torch.compile(model)  # compiled during the warm-up steps (minutes on CPU)
             batch = 2 if preset == "paper" and device.type == "cpu" else args.batch_size
+            infer = time_inference(model, args.size, max(args.repeats, 5), device)  # float32, no fast path: once
             timed_settings = set()  # (dtype, fast path): "auto" may be "fp32", and "fit" may be "plain"
             for precision in args.precision:
                 for path in args.path:
@@ -229,11 +230,9 @@ def main():
                         continue
                     timed_settings.add((amp_dtype, fast))
                     step = time_training(model, batch, args.size, args.steps, args.repeats, device, amp_dtype, fast)
-                    infer = time_inference(model, args.size, max(args.repeats, 5), device)
                     dtype = "bf16 autocast" if amp_dtype is not None else "fp32"
                     print(f"| {device_name} | {preset} | {params:,} | {dtype} | {'yes' if fast else 'no'} | {batch} | "
-                          f"{step:.3f} | "
-                          f"{batch / step:.1f} | {infer * 1000:.0f} |", flush=True)
+                          f"{step:.3f} | {batch / step:.1f} | {infer * 1000:.0f} |", flush=True)
                     if not args.no_record:
                         record("speed", {"device": device_name, "preset": preset, "params": params,
                                          "precision": dtype, "fast_path": fast, "compile": args.compile,

@@ -83,23 +83,22 @@ def payoff_results(url: str | None = None) -> dict:
     folder, notebooks/), else from the repository declared in pyproject.toml (on Colab, where only the package
     is installed). The file is JSON lines of numbers, parsed as JSON and nothing else."""
     where = Path("benchmarks") / "results" / "quality.jsonl"
-    text = None
-    for local in (Path(__file__).resolve().parents[2] / where, Path.cwd().parent / where):
-        if url is None and local.is_file():
-            text = local.read_text()
-            break
-    if text is None:
-        url = url or f"{_raw_repository()}/{where.as_posix()}"
+    checkouts = (Path(__file__).resolve().parents[2] / where, Path.cwd().parent / where)
+    local = next((path for path in checkouts if path.is_file()), None) if url is None else None
+    if local is not None:
+        source, text = str(local), local.read_text()
+    else:
+        source = url or f"{_raw_repository()}/{where.as_posix()}"
         try:
-            with urllib.request.urlopen(url, timeout=30) as response:
+            with urllib.request.urlopen(source, timeout=30) as response:
                 text = response.read().decode()
         except (OSError, ValueError) as exc:
-            raise MissingFileError(f"{url}: could not read the benchmark results ({exc}); clone the repository "
+            raise MissingFileError(f"{source}: could not read the benchmark results ({exc}); clone the repository "
                                    "and run the notebook from its notebooks/ folder") from exc
     try:
         records = [json.loads(line) for line in text.splitlines() if line.strip()]
     except ValueError as exc:
-        raise MissingFileError(f"{url or where}: not JSON lines ({exc})") from exc
+        raise MissingFileError(f"{source}: not JSON lines ({exc})") from exc
     return {"runs": [r for r in records if r.get("sweep") == "payoff"]}
 
 
