@@ -372,14 +372,17 @@ def _wait_for_run_end(page, where: dict, start: float) -> dict:
         time.sleep(1)
 
 
-def _wait_for_new_picture(page, where: dict, old_src: str, what: str) -> dict:
+def _wait_for_new_picture(page, where: dict, old_src: str, what: str, caption: str = "") -> dict:
+    """Poll until the picture is a new one and its caption holds `caption`: the picture and the caption are
+    two widgets, updated by two messages, so one may arrive a moment before the other."""
     deadline = time.monotonic() + CHANGE_S
     while True:
         state = page.evaluate(PAGE_STATE_JS, where)
-        if state["src"] and state["src"] != old_src and state["width"] > 0:
+        new = state["src"] and state["src"] != old_src and state["width"] > 0
+        if new and caption in state["caption"].replace("\xa0", " "):
             return state
         if time.monotonic() > deadline:
-            pytest.fail(f"the explorer's picture did not change within {CHANGE_S} s after {what}\n"
+            pytest.fail(f"no new picture captioned {caption!r} within {CHANGE_S} s after {what}\n"
                         f"{_describe(state)}")
         time.sleep(0.5)
 
@@ -407,8 +410,8 @@ def _change(page, explorer, where: dict, step: Step, old_src: str) -> dict:
         select.select_option(label=value)
     else:
         raise ValueError(f"unknown step kind {step.kind!r}")
-    state = _wait_for_new_picture(page, where, old_src, f"choosing {step.control} {value!r}")
     expected = step.caption.format(value=value).replace("\xa0", " ")  # ipywidgets shows spaces as no-break
+    state = _wait_for_new_picture(page, where, old_src, f"choosing {step.control} {value!r}", expected)
     caption = state["caption"].replace("\xa0", " ")
     assert expected in caption, f"caption after choosing {step.control} {value!r}: {caption!r}"
     print(f"{step.control} -> {value!r}: new picture, caption {caption!r}")
