@@ -20,6 +20,7 @@ import os
 import platform
 import shlex
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -91,14 +92,29 @@ def read_records(name: str, folder: str | os.PathLike | None = None) -> list[dic
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def commit() -> str | None:
+    """The checkout's commit (with "+changes" when the working tree differs from it); None without git."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+changes" if dirty else "")
+
+
 def record(name: str, row: dict, folder: str | os.PathLike | None = None) -> Path:
     """Append `row` to `<folder>/<name>.jsonl` (default benchmarks/results/, or $BANET_RESULTS_DIR), with
-    what makes it reproducible: the command, the date, torch, the threads and the CPU. One JSON object per
-    line, so runs accumulate and a report reads them all; several processes may append at once (a lock)."""
+    what makes it reproducible: the command, the commit, the date, torch, the threads and the CPU. One JSON
+    object per line, so runs accumulate and a report reads them all; several processes may append at once
+    (a lock)."""
     folder = results_dir(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    entry = {"command": shlex.join(["python", *sys.argv]), "date": datetime.datetime.now(datetime.timezone.utc)
-             .isoformat(timespec="seconds"), "torch": torch.__version__, "threads": torch.get_num_threads(),
+    entry = {"command": shlex.join(["python", *sys.argv]), "commit": commit(),
+             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+             "torch": torch.__version__, "threads": torch.get_num_threads(),
              "machine": f"{platform.machine()}; {cpu_flags()}", **row}
     path = folder / f"{name}.jsonl"
     with path.open("a", encoding="utf-8") as f:

@@ -12,15 +12,19 @@ on the split.csv test images at their original size. `--set FIELD=VALUE` changes
 for every variant (e.g. `--set amp=false`).
 
 Each run appends one line to benchmarks/results/quality.jsonl (`common.record`): sweep, dataset,
-variant, seed, preset, overrides, the resolved recipe, parameters, epochs, minutes, best validation
-Dice and every test metric, with the command, date, torch, threads and CPU. A run whose line is already
+variant, seed, preset, overrides, the resolved recipe, parameters, epochs, minutes, the validation Dice
+of every epoch (`val_dice_curve`: has it flattened?), every test metric, and `per_image`: each test
+image's Dice and boundary F in the split's image order, so that two variants can be compared image by
+image (a paired test), with the command, commit, date, torch, threads and CPU. A run whose line is already
 there (same sweep, dataset, variant, seed, recipe and --set) is skipped, so an interrupted call resumes
 where it stopped and several calls (one per dataset) can share the file. `benchmarks/report.py` makes
 the RESULTS.md tables from it.
 
 `--dataset synthetic` writes the course's synthetic lesions first (400 at 96 px, seed 0: 320 to train,
-of which a tenth validates, and 80 to test); Kvasir-SEG and PH2 come from ../shared/data, which is not
-part of the repository.
+of which a tenth validates, and 80 to test), and a second test set for the cases of notebook 00: 100
+held-out lesions (seed 4242), each painted in all five cases (`write_synthetic_cases`); each run is
+scored on both, and the record's `cases` holds the second one's per-image scores. Kvasir-SEG and PH2
+come from ../shared/data, which is not part of the repository.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from pathlib import Path
 import torch
 from common import read_records, record, results_dir  # benchmarks/common.py: this folder is sys.path[0]
 
-from banet_lite.data import write_synthetic_dataset
+from banet_lite.data import case_of_stem, write_synthetic_cases, write_synthetic_dataset
 from banet_lite.evaluate import evaluate
 from banet_lite.model.banet import build_model, count_parameters
 from banet_lite.model.config import ABLATIONS
@@ -70,6 +74,8 @@ SWEEPS: dict[str, dict[str, tuple[str, dict]]] = {  # sweep -> variant -> (prese
 DEFAULT_VARIANTS = {"train": ["lite"]}  # every other sweep runs all its variants by default
 METRICS = ("dice", "jaccard", "accuracy", "sensitivity", "specificity", "boundary_f", "hd95")
 SYNTHETIC = {"n": 400, "size": 96, "seed": 0}  # the synthetic lesions a --dataset synthetic run trains on
+SYNTHETIC_CASES = {"n": 100, "size": 96, "seed": 4242}  # and its case-by-case test set: 100 lesions x 5 cases
+PER_IMAGE = ("dice", "boundary_f")  # the per-image scores a record keeps, for paired tests
 
 
 def parse_set(items: list[str]) -> dict:
@@ -98,17 +104,30 @@ def run_config(sweep: str, variant: str, seed: int, data_dir, out: Path, recipe:
                        time_budget=budget_min * 60 if budget_min else None, **fields)
 
 
-def train_and_score(cfg: TrainConfig) -> dict:
-    """Train one run, score its best checkpoint on the test split; the measured part of its record."""
+def per_image(rows: list[dict]) -> dict[str, list]:
+    """evaluate's rows as columns: {"stem": [...], "dice": [...], "boundary_f": [...]}, in the rows' order."""
+    return {"stem": [r["stem"] for r in rows], **{k: [round(r[k], 6) for r in rows] for k in PER_IMAGE}}
+
+
+def train_and_score(cfg: TrainConfig, cases_dir: Path | None = None) -> dict:
+    """Train one run, score its best checkpoint on the test split (and on the synthetic case-by-case test
+    set, `cases_dir`); the measured part of its record."""
     started = time.perf_counter()
     result = fit(cfg)
     minutes = (time.perf_counter() - started) / 60
-    _, summary = evaluate(result.best_path, cfg.data_dir, split="test", out_dir=Path(cfg.out) / "eval_test",
-                          progress=False, device=cfg.device)
+    rows, summary = evaluate(result.best_path, cfg.data_dir, split="test", out_dir=Path(cfg.out) / "eval_test",
+                             progress=False, device=cfg.device)
     model = build_model(cfg.preset, **(cfg.model_overrides or {}))
-    return {"params": count_parameters(model), "epochs_trained": len(result.history),
-            "minutes": round(minutes, 2), "stopped_early": result.stopped_early,
-            "best_val_dice": result.best_score, "n_test": summary["n_images"], **{k: summary[k] for k in METRICS}}
+    measured = {"params": count_parameters(model), "epochs_trained": len(result.history),
+                "minutes": round(minutes, 2), "stopped_early": result.stopped_early,
+                "best_val_dice": result.best_score,
+                "val_dice_curve": [round(row["val_dice"], 4) for row in result.history],
+                "n_test": summary["n_images"], **{k: summary[k] for k in METRICS}, "per_image": per_image(rows)}
+    if cases_dir is not None:
+        rows, _ = evaluate(result.best_path, cases_dir, split="test", out_dir=Path(cfg.out) / "eval_cases",
+                           progress=False, device=cfg.device)
+        measured["cases"] = {**per_image(rows), "case": [case_of_stem(r["stem"]) for r in rows]}
+    return measured
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -140,8 +159,10 @@ def main(argv: list[str] | None = None) -> None:
     extra = parse_set(args.set)
     dataset = args.dataset or Path(args.data_dir).resolve().name.replace("_", "-")
     data_dir = Path(args.runs) / "synthetic_data" if dataset == "synthetic" else Path(args.data_dir)
+    cases_dir = Path(args.runs) / "synthetic_cases" if dataset == "synthetic" else None
     if dataset == "synthetic":
         write_synthetic_dataset(data_dir, **SYNTHETIC)
+        write_synthetic_cases(cases_dir, **SYNTHETIC_CASES)
     elif not (data_dir / "split.csv").is_file():
         parser.error(f"--data-dir {data_dir}: no split.csv (the fixed test split every run is scored on)")
     if args.threads:
@@ -162,7 +183,7 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"{args.sweep} / {dataset} / {variant} / seed {seed}: already in "
                       f"{results_dir(args.results) / 'quality.jsonl'}", flush=True)
                 continue
-            measured = train_and_score(cfg)
+            measured = train_and_score(cfg, cases_dir)
             preset, overrides = SWEEPS[args.sweep][variant]
             record("quality", {**key, "preset": preset, "overrides": overrides, **measured}, args.results)
             print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in

@@ -29,13 +29,22 @@ from .folders import (
     split_pairs,
     validate_pairs,
 )
-from .synthetic import CASES, synthetic_case, synthetic_sample, synthetic_seed, write_synthetic_dataset
+from .synthetic import (
+    CASES,
+    case_of_stem,
+    synthetic_case,
+    synthetic_sample,
+    synthetic_seed,
+    write_synthetic_cases,
+    write_synthetic_dataset,
+)
 from .transforms import IMAGENET_MEAN, IMAGENET_STD, augment_pair, denormalize, normalize, resize_image, resize_mask
 
 __all__ = [
     "CASES", "DATASETS", "IMAGENET_MEAN", "IMAGENET_STD", "IMAGE_EXTENSIONS", "MASK_SUFFIXES", "SPLITS", "DatasetError",
-    "DatasetSource", "FolderDataset", "Pair", "RemoteFile", "SyntheticLesions", "augment_pair", "data_root",
-    "denormalize", "download", "find_pairs", "load_image", "load_mask", "load_splits", "normalize",
+    "DatasetSource", "FolderDataset", "Pair", "RemoteFile", "SyntheticLesions", "augment_pair", "case_of_stem",
+    "data_root", "denormalize", "download", "find_pairs", "load_image", "load_mask", "load_splits", "normalize",
     "read_split_csv", "resize_image", "resize_mask", "resolve_data", "safe_extract", "split_pairs",
-    "synthetic_case", "synthetic_sample", "synthetic_seed", "validate_pairs", "write_synthetic_dataset",
+    "synthetic_case", "synthetic_sample", "synthetic_seed", "validate_pairs", "write_synthetic_cases",
+    "write_synthetic_dataset",
 ]

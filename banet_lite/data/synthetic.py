@@ -15,7 +15,8 @@ polyp) under uneven light, with sensor noise, hairs and specular spots. Each sam
 The case is drawn from the seed (`synthetic_case`), or asked for with `case=`; the base lesion is the
 same whatever the case, so `synthetic_sample(s, case=c)` for each c shows one lesion five ways. Only
 `irregular` changes the mask. `write_synthetic_dataset` writes n samples as an
-`images/ + masks/ + split.csv` folder that the folder code reads like any real dataset.
+`images/ + masks/ + split.csv` folder that the folder code reads like any real dataset;
+`write_synthetic_cases` writes n held-out lesions, each painted in every case, for a comparison case by case.
 """
 
 from __future__ import annotations
@@ -328,3 +329,33 @@ def write_synthetic_dataset(
     rows = "".join(f"{stem},{'test' if i in test else 'train'}\n" for i, stem in enumerate(stems))
     atomic_write(out / "split.csv", ("stem,split\n" + rows).encode())
     return out
+
+
+def write_synthetic_cases(out: str | Path, n: int, size: int, seed: int = 4242, difficulty: float = 0.5) -> Path:
+    """Write n held-out base lesions, each painted in every case of `CASES`, as a folder whose split.csv
+    marks all of them "test": `out/images/<case>_0000.png` is `synthetic_sample(synthetic_seed(seed, i),
+    size, difficulty, case)`. The same lesion appears once per case, so two models can be compared case
+    by case, image by image. `seed` must differ from the training set's so that no lesion was seen."""
+    if n < 1:
+        raise ConfigError(f"n: must be at least 1, got {n}")
+    out = Path(out)
+    for sub in ("images", "masks"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    stems = []
+    for case in CASES:
+        for i in range(n):
+            stem = f"{case}_{i:04d}"
+            image, mask = synthetic_sample(synthetic_seed(seed, i), size, difficulty, case=case)
+            save_png(image, out / "images" / f"{stem}.png")
+            save_png(mask * 255, out / "masks" / f"{stem}.png")
+            stems.append(stem)
+    atomic_write(out / "split.csv", ("stem,split\n" + "".join(f"{s},test\n" for s in stems)).encode())
+    return out
+
+
+def case_of_stem(stem: str) -> str:
+    """The case of a `write_synthetic_cases` file: "faint_rim_0012" -> "faint_rim"."""
+    case = stem.rsplit("_", 1)[0]
+    if case not in CASES:
+        raise ConfigError(f"{stem!r}: not a write_synthetic_cases stem (<case>_<number>)")
+    return case
