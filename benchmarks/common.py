@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime
 import fcntl
+import functools
 import json
 import os
 import platform
@@ -92,8 +93,10 @@ def read_records(name: str, folder: str | os.PathLike | None = None) -> list[dic
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+@functools.cache
 def commit() -> str | None:
-    """The checkout's commit (with "+changes" when the working tree differs from it); None without git."""
+    """The checkout's commit when the benchmark started (with "+changes" when the working tree differed from
+    it); None without git. Asked once, at import: a long run records the code it ran, not a later HEAD."""
     root = Path(__file__).resolve().parent.parent
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
@@ -103,6 +106,9 @@ def commit() -> str | None:
     except (OSError, subprocess.CalledProcessError):
         return None
     return head + ("+changes" if dirty else "")
+
+
+commit()  # now, while the code that runs is the checkout's
 
 
 def record(name: str, row: dict, folder: str | os.PathLike | None = None) -> Path:
