@@ -19,6 +19,7 @@ from .model.mtl import InteractiveAttention, MiniMTL
 from .model.pee import PyramidEdgeExtraction
 from .model.unet import UNet
 from .teaching.course import course_model
+from .teaching.expect import expect
 from .utils import default_device, seed_everything
 
 __version__ = "0.1.0"
@@ -29,7 +30,7 @@ __version__ = "0.1.0"
 # ... work after `import banet_lite as bl`, while `import banet_lite; bl.build_model(...)` stays free of
 # matplotlib, seaborn, pandas and ipywidgets (the teaching room needs them).
 _PUBLIC_MODULES = {
-    "data": "data", "evaluate": "evaluate", "metrics": "metrics",
+    "data": "data", "evaluate": "evaluate", "metrics": "metrics", "stats": "stats",
     **{name: f"model.{name}" for name in ("aspp", "backbone", "cff", "config", "decoder", "layers", "losses", "mtl",
                                           "output", "pee", "unet")},
     "train": "training.train", "checkpoint": "training.checkpoint",
@@ -49,9 +50,9 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_PUBLIC_MODULES))
 
 __all__ = [
-    "data", "evaluate", "metrics", "train", "viz",
+    "data", "evaluate", "metrics", "stats", "train", "viz",
     "ASPP", "BANet", "BANetConfig", "CrossFeatureFusion", "Decoder", "DilatedResNet", "InteractiveAttention",
     "JointLoss", "MiniMTL", "PRESETS", "PyramidEdgeExtraction", "SegmentationOutput", "UNet",
-    "build_model", "count_parameters", "course_model", "default_device", "edge_target", "get_config",
+    "build_model", "count_parameters", "course_model", "default_device", "edge_target", "expect", "get_config",
     "load_pretrained_backbone", "seed_everything",
 ]

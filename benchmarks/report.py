@@ -3,6 +3,9 @@
     python benchmarks/report.py            # rewrite both
     python benchmarks/report.py --check    # exit 1 if either is not what the files make (a test runs this)
 
+It also packs the course's records (payoff, ablation and train sweeps, per-image scores included) into
+banet_lite/assets/quality_records.json, which notebook 06 reads from the installed package.
+
 Inputs, and nothing else: the JSON lines under benchmarks/results/ (`speed.py`, `reference_parity.py`,
 `quality.py`, each line with its command, date, torch, threads and CPU), the course model's record
 (banet_lite/assets/course_model.json), the presets' parameter counts (computed here), and the prose around
@@ -26,6 +29,8 @@ from common import read_records, results_dir  # benchmarks/common.py: this folde
 
 from banet_lite.files import atomic_write
 from banet_lite.model.banet import build_model, count_parameters
+from banet_lite.stats import format_p
+from banet_lite.teaching import results as course_results
 
 HERE = Path(__file__).resolve().parent
 RESULTS_DIR = results_dir()  # where common.record writes
@@ -159,23 +164,29 @@ def describe(first: dict, runs: list[dict]) -> str:
     return text + "; ".join(f"`{c}`" for c in dict.fromkeys(command(r) for r in runs))
 
 
-def noise_rule(runs: list[dict], reference: str, metric: str = "dice") -> list[str]:
-    """Each variant against `reference`: a difference of means beyond twice its standard error over the seeds
-    is "beyond seed noise" (notebook 06 teaches the rule)."""
-    by = defaultdict(list)
-    for r in runs:
-        by[r["variant"]].append(r[metric])
-    if len(by.get(reference, [])) < 2:
+PAIRED_METRICS = ("dice", "boundary_f")
+
+
+def paired_rule(runs: list[dict], reference: str) -> list[str]:
+    """Each variant against `reference`, image by image on the same test images (seeds averaged per image):
+    the mean difference, its 95% bootstrap interval, the sign-flip p-value and the verdict (stats.py,
+    notebook 06 teaches it)."""
+    variants = list(dict.fromkeys(r["variant"] for r in runs))
+    if len(variants) < 2:
         return []
-    lines = [f"| variant | {metric} minus {reference}'s | 2 x standard error | verdict |", "|---|---:|---:|---|"]
-    ref = by[reference]
-    for name, values in by.items():
-        if name == reference or len(values) < 2:
+    if not all("per_image" in r for r in runs):
+        return ["No paired verdict: these records carry no per-image scores (they predate them); "
+                "rerun the sweep with `benchmarks/quality.py` for one."]
+    lines = [f"| variant | metric | minus {reference}'s | 95% interval | p-value | verdict |",
+             "|---|---|---:|---|---:|---|"]
+    for name in variants:
+        if name == reference:
             continue
-        diff = statistics.mean(values) - statistics.mean(ref)
-        se = (statistics.variance(values) / len(values) + statistics.variance(ref) / len(ref)) ** 0.5
-        verdict = "beyond seed noise" if abs(diff) > 2 * se else "no difference beyond seed noise"
-        lines.append(f"| {name} | {diff:+.3f} | {2 * se:.3f} | {verdict} |")
+        for metric in PAIRED_METRICS:
+            res = course_results.compare(runs, name, reference, metric)
+            lines.append(f"| {name} | {METRIC_NAMES[metric]} | {res.difference:+.3f} | {res.low:+.3f} to "
+                         f"{res.high:+.3f} | {format_p(res.p_value)} | "
+                         f"{res.verdict(name, reference)} |")
     return lines
 
 
@@ -202,7 +213,7 @@ def quality(sweep: str) -> str:
             epochs = f"{max(r['epochs_trained'] for r in sel)}/{first['recipe']['epochs']}"
             out.append(f"| {name} | {sel[0]['preset']} | {sel[0]['params']:,} | {len(sel)} | {epochs} | "
                        f"{statistics.mean(r['minutes'] for r in sel):.1f} | " + " | ".join(cells) + " |")
-        rule = noise_rule(runs, next(iter(by)))
+        rule = paired_rule(runs, next(iter(by)))
         out += ([""] + rule if rule else []) + [""]
     return "\n".join(out).rstrip()
 
@@ -311,7 +322,8 @@ def main(argv: list[str] | None = None) -> int:
         print(render("{{ " + " ".join(args.section) + " }}"))
         return 0
     targets = {HERE / "RESULTS.md": render((HERE / "RESULTS.template.md").read_text()),
-               HERE.parent / "README.md": with_readme_table((HERE.parent / "README.md").read_text(), headlines())}
+               HERE.parent / "README.md": with_readme_table((HERE.parent / "README.md").read_text(), headlines()),
+               course_results.RECORDS: course_results.dumps(course_results.pack(load("quality")))}
     stale = [path for path, text in targets.items() if not path.is_file() or path.read_text() != text]
     if args.check:
         for path in stale:

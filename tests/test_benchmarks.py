@@ -35,25 +35,43 @@ def test_results_md_and_the_readme_table_are_what_the_records_make():
     assert report.main(["--check"]) == 0, "run: python benchmarks/report.py"
 
 
-def _run(variant: str, seed: int, dice: float, sweep: str = "ablation") -> dict:
+def _run(variant: str, seed: int, dice: float, sweep: str = "ablation", per_image=None) -> dict:
     return {"command": "python benchmarks/quality.py ablation", "date": "2026-12-03T00:00:00+00:00",
             "torch": "2.13.0", "threads": 2, "machine": "x86_64", "sweep": sweep, "dataset": "toy",
             "variant": variant, "seed": seed, "recipe": {"epochs": 3, "img_size": 64, "batch_size": 8, "lr": 1e-3,
                                                          "budget_min": None},
             "set": {}, "preset": "lite", "overrides": {}, "params": 1000, "epochs_trained": 3, "minutes": 1.0,
-            "n_test": 10, "dice": dice, "jaccard": dice - 0.1, "boundary_f": 0.5, "hd95": 4.0}
+            "n_test": 10, "dice": dice, "jaccard": dice - 0.1, "boundary_f": 0.5, "hd95": 4.0,
+            **({"per_image": per_image} if per_image else {})}
 
 
-def test_a_sweep_table_gives_mean_sd_and_the_seed_noise_verdict(tmp_path, monkeypatch):
-    runs = [_run("BA-Net (full)", 0, 0.80), _run("BA-Net (full)", 1, 0.82),
-            _run("no PEE", 0, 0.70), _run("no PEE", 1, 0.72),      # 0.10 below: beyond 2 x SE (0.028)
-            _run("no IA", 0, 0.79), _run("no IA", 1, 0.84)]        # 0.005 above: within the noise
+def _scores(shift: float, seed: int) -> dict:
+    """Per-image scores of 40 test images: what the images share, plus `shift`, plus a little noise."""
+    import numpy as np
+
+    base = np.linspace(0.5, 0.95, 40)
+    noise = np.random.default_rng(seed).normal(0, 0.005, 40)
+    dice = (base + shift + noise).round(6).tolist()
+    return {"stem": [f"img{i:02d}" for i in range(40)], "dice": dice, "boundary_f": dice}
+
+
+def test_a_sweep_table_gives_mean_sd_and_the_paired_verdict(tmp_path, monkeypatch):
+    runs = [_run("BA-Net (full)", 0, 0.80, per_image=_scores(0.0, 0)), _run("BA-Net (full)", 1, 0.82,
+                                                                            per_image=_scores(0.0, 1)),
+            _run("no PEE", 0, 0.70, per_image=_scores(-0.03, 2)), _run("no PEE", 1, 0.72,
+                                                                      per_image=_scores(-0.03, 3)),
+            _run("no IA", 0, 0.79, per_image=_scores(0.0, 4)), _run("no IA", 1, 0.84, per_image=_scores(0.0, 5))]
     (tmp_path / "quality.jsonl").write_text("".join(json.dumps(r) + "\n" for r in runs))
     monkeypatch.setattr(report, "RESULTS_DIR", tmp_path)
     text = report.quality("ablation")
     assert "| BA-Net (full) | lite | 1,000 | 2 | 3/3 | 1.0 | 0.810 ± 0.014 |" in text
-    assert "| no PEE | -0.100 | 0.028 | beyond seed noise |" in text
-    assert "| no IA | +0.005 | 0.054 | no difference beyond seed noise |" in text
+    assert "| no PEE | test Dice | -0.030 | " in text and "| p < 0.001 | BA-Net (full) better |" in text
+    no_ia = next(line for line in text.splitlines() if line.startswith("| no IA | test Dice"))
+    assert no_ia.endswith("| no difference detected |"), no_ia
+    for r in runs:
+        del r["per_image"]
+    (tmp_path / "quality.jsonl").write_text("".join(json.dumps(r) + "\n" for r in runs))
+    assert "No paired verdict: these records carry no per-image scores" in report.quality("ablation")
     assert report.quality("tune").startswith("No run yet")
 
 

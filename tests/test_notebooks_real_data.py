@@ -100,18 +100,20 @@ def test_course_model_traces_the_outline_on_held_out_lesions():
     np.testing.assert_allclose(f1, record["held_out_side_f1"], atol=0.02)  # what the record says, on any CPU
 
 
-def test_payoff_results_read_from_the_checkout_or_a_url(tmp_path):
-    from banet_lite.teaching import course
+def test_the_course_records_ship_in_the_package_and_read_back_whole(tmp_path):
+    """Notebook 06 reads the benchmark records from the installed package (report.py packs them): every
+    packed run reads back as quality.py wrote it, minus its provenance fields."""
+    from banet_lite.teaching import results
 
-    local = course.payoff_results()
-    assert {r["variant"] for r in local["runs"]} >= {"BA-Net", "U-Net"}
-    assert {r["sweep"] for r in local["runs"]} == {"payoff"}  # the other sweeps' lines are left out
-    copy = tmp_path / "quality.jsonl"
-    copy.write_text((Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "quality.jsonl").read_text())
-    assert course.payoff_results(copy.as_uri()) == local
-    with pytest.raises(FileNotFoundError, match="nowhere.jsonl"):
-        course.payoff_results((tmp_path / "nowhere.jsonl").as_uri())
-    broken = tmp_path / "broken.jsonl"
-    broken.write_text('{"sweep": "payoff"}\n<html>not found</html>\n')
-    with pytest.raises(FileNotFoundError, match="broken.jsonl: not JSON lines"):
-        course.payoff_results(broken.as_uri())
+    jsonl = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "quality.jsonl"
+    written = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    shipped = results.records()
+    wanted = [{k: v for k, v in r.items() if k not in results.DROPPED} for r in written
+              if r["sweep"] in results.PACKED_SWEEPS]
+    assert shipped == wanted
+    assert {r["sweep"] for r in results.records("payoff")} == {"payoff"}
+    copy = tmp_path / "records.json"
+    copy.write_text(results.dumps(results.pack(written)))
+    assert results.records(path=copy) == shipped
+    with pytest.raises(FileNotFoundError, match="nowhere.json"):
+        results.records(path=tmp_path / "nowhere.json")

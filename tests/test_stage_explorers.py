@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 import banet_lite as bl
 from banet_lite.model.layers import resize_to
 from banet_lite.model.pee import pyramid_edges
-from banet_lite.teaching.viz import CFFExplorer, DecoderExplorer, IAExplorer, PEEExplorer, band_ratio
+from banet_lite.teaching.viz import CFFExplorer, DecoderExplorer, IAExplorer, PEEExplorer, region_profile
 
 
 @pytest.fixture(scope="module")
@@ -103,32 +103,47 @@ def test_every_control_changes_the_picture_and_bad_values_are_named(setup):
     assert ex.values()["stage"] == 4 and isinstance(ex.display(), Figure)
 
 
-def test_band_ratio_is_high_on_the_outline_and_one_on_a_flat_map():
-    mask = torch.zeros(32, 32)
-    mask[8:24, 8:24] = 1
-    band = bl.edge_target(mask[None, None])[0, 0].numpy()
-    assert band_ratio(band * 5 + 1, mask) == pytest.approx(6.0)
-    assert band_ratio(np.ones((8, 8)), mask) == pytest.approx(1.0)
-    assert np.isnan(band_ratio(np.ones((8, 8)), torch.zeros(32, 32)))  # no outline: no ratio
-    small = F.avg_pool2d(torch.from_numpy(band)[None, None], 4)[0, 0].numpy()  # at 1/4: still on the band
-    assert band_ratio(small, mask) > 3
+def test_region_profile_tells_an_outline_from_a_lesion_mask_and_an_inverted_one():
+    mask = torch.zeros(64, 64)
+    mask[16:48, 16:48] = 1  # a 32 px square: interior cells at every resolution down to 8 x 8
+    band = bl.edge_target(mask[None, None])[0, 0]
+    at = {n: F.adaptive_avg_pool2d(band[None, None], n)[0, 0].numpy() for n in (64, 16)}
+    for n, outline in at.items():
+        profile = region_profile(outline, mask)
+        assert profile.kind() == "edge-specific" and profile.contrast() > 2, (n, str(profile))
+        assert profile.size == (n, n) and profile.cells["outline"] > 0 and profile.cells["interior"] > 0
+    lesion = F.adaptive_avg_pool2d(mask[None, None], 16)[0, 0].numpy()
+    assert region_profile(lesion, mask).kind() == "a soft lesion mask"  # high on the whole lesion
+    assert region_profile(1 - lesion, mask).kind() == "an inverted lesion mask"
+    assert region_profile(np.ones((16, 16)), mask).kind() == "flat"
+    framed = np.ones((16, 16))
+    framed[[0, -1], :] = framed[:, [0, -1]] = 3.0  # zero padding's frame: kept apart, and named
+    assert region_profile(framed, mask).read() == "flat: no region stands out by 1.25x; strongest along the image frame"
+    small = torch.zeros(64, 64)
+    small[28:36, 28:36] = 1  # 8 px: no 8 x 8 map cell lies wholly inside
+    assert region_profile(np.ones((8, 8)), small).kind() == "too coarse"
+    # pooled over images: cell-weighted, the same as one profile of both
+    two = region_profile([lesion, lesion], [mask, mask])
+    assert two.cells["interior"] == 2 * region_profile(lesion, mask).cells["interior"]
+    assert two["interior"] == pytest.approx(region_profile(lesion, mask)["interior"])
 
 
-def test_band_rest_measures_the_headline_panel_of_the_view(setup):
+def test_profile_measures_the_headline_panel_of_the_view(setup):
     model, images, masks = setup
     from banet_lite.teaching.explorer import reduce_channels
 
     pee = PEEExplorer(model, images, masks)
     _, e = pee.edge_response(1, 3, 7, "exclude_padding")
     view = {"image": 1, "stage": 3, "window": 7, "border_rule": "exclude_padding", "channel": "max"}
-    assert pee.band_rest(**view) == pytest.approx(band_ratio(reduce_channels(e, "max"), masks[1, 0]))
+    same = pytest.approx(region_profile(reduce_channels(e, "max"), masks[1, 0]).means, nan_ok=True)
+    assert pee.profile(**view).means == same
     ia = IAExplorer(model, images, masks)
     borrowed = ia.panels(ia.values(image=0, stage=2))[ia.headline_panel]
-    assert borrowed[0].startswith("borrowed") and ia.band_rest(image=0, stage=2) == pytest.approx(
-        band_ratio(borrowed[1], masks[0, 0]))
+    assert borrowed[0].startswith("borrowed")
+    assert ia.profile(image=0, stage=2).means == pytest.approx(region_profile(borrowed[1], masks[0, 0]).means,
+                                                               nan_ok=True)
+    both = ia.profile(images=[0, 1], stage=2)
+    assert both.cells["outline"] == sum(ia.profile(image=i, stage=2).cells["outline"] for i in (0, 1))
     dec = DecoderExplorer(model, images, masks)
     side = dec.panels(dec.values(step="side 2"))[dec.headline_panel]
     assert side[0] == "side boundary 2"
-    # a map that is strongest on the outline band scores high, the same map turned inside out low
-    band = bl.edge_target(masks[:1])[0, 0].numpy()
-    assert band_ratio(band, masks[0, 0]) > 5 > 0.5 > band_ratio(1 - band, masks[0, 0])

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import urllib.request
 from pathlib import Path
 
 import torch
@@ -74,38 +73,3 @@ def held_out_side_f1(model: nn.Module, batch_size: int = 16) -> list[float]:
         scores = side_boundary_f_scores(model(x.to(device)).side_edges, y, rule)
         sums = [s + f * len(x) for s, f in zip(sums, scores)]
     return [s / len(images) for s in sums]
-
-
-def payoff_results(url: str | None = None) -> dict:
-    """The payoff sweep's runs (`benchmarks/quality.py payoff`: does boundary supervision pay off?) from
-    benchmarks/results/quality.jsonl, as {"runs": [one record per (dataset, variant, seed)]}: read from the
-    checkout the package was installed from (editable), or the one the notebook runs in (`../` of the current
-    folder, notebooks/), else from the repository declared in pyproject.toml (on Colab, where only the package
-    is installed). The file is JSON lines of numbers, parsed as JSON and nothing else."""
-    where = Path("benchmarks") / "results" / "quality.jsonl"
-    checkouts = (Path(__file__).resolve().parents[2] / where, Path.cwd().parent / where)
-    local = next((path for path in checkouts if path.is_file()), None) if url is None else None
-    if local is not None:
-        source, text = str(local), local.read_text()
-    else:
-        source = url or f"{_raw_repository()}/{where.as_posix()}"
-        try:
-            with urllib.request.urlopen(source, timeout=30) as response:
-                text = response.read().decode()
-        except (OSError, ValueError) as exc:
-            raise MissingFileError(f"{source}: could not read the benchmark results ({exc}); clone the repository "
-                                   "and run the notebook from its notebooks/ folder") from exc
-    try:
-        records = [json.loads(line) for line in text.splitlines() if line.strip()]
-    except ValueError as exc:
-        raise MissingFileError(f"{source}: not JSON lines ({exc})") from exc
-    return {"runs": [r for r in records if r.get("sweep") == "payoff"]}
-
-
-def _raw_repository() -> str:
-    """https://raw.githubusercontent.com/OWNER/NAME/main for the repository in the package's metadata."""
-    from importlib.metadata import metadata
-
-    urls = dict(u.split(", ", 1) for u in metadata("banet-lite").get_all("Project-URL") or [])
-    repository = urls.get("Repository", "https://github.com/banet-lite/banet-lite")
-    return repository.replace("https://github.com/", "https://raw.githubusercontent.com/").rstrip("/") + "/main"

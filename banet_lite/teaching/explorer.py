@@ -2,21 +2,22 @@
 figure per view, the ipywidgets panel) and `ModelExplorer` (a model run once per image, its maps cached).
 The explorers only draw: every map they show is one the model returned (`return_maps=True`).
 
-`reduce_channels` turns a (C, h, w) map into one (h, w) picture; `band_ratio` measures where a map is strong.
+`reduce_channels` turns a (C, h, w) map into one (h, w) picture; `regions.region_profile` measures where a
+map is strong (outline, interior, background, frame), and `Explorer.profile` does so for a view.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from ..model.losses import edge_target
 from .plots import figure_to_png
+from .regions import RegionProfile, pooled, region_profile
 
 
 def reduce_channels(t: Tensor, how: str | int = "mean") -> np.ndarray:
@@ -35,19 +36,6 @@ def reduce_channels(t: Tensor, how: str | int = "mean") -> np.ndarray:
     else:
         raise ValueError(f"viz.py: reduction must be 'mean', 'max' or a channel index, got {how!r}")
     return r.numpy().astype(np.float32)
-
-
-def band_ratio(arr: np.ndarray, mask: Tensor) -> float:
-    """Mean of an (h, w) map on the lesion's boundary band over its mean elsewhere, at the map's size:
-    "band/rest 2.3" reads "2.3 times as strong along the outline as anywhere else" (frame included)."""
-    band = edge_target(mask[None, None].float())  # (1, 1, H, W)
-    band = F.adaptive_max_pool2d(band, arr.shape)[0, 0].numpy() > 0  # any band pixel in the cell
-    a = np.abs(arr)
-    if band.all() or not band.any():
-        return float("nan")
-    rest = a[~band].mean()
-    return float(a[band].mean() / rest) if rest > 0 else float("inf")
-
 
 
 def _in_ipython_kernel() -> bool:
@@ -142,14 +130,15 @@ class Explorer:
         """The map a view is about, as (name, (h, w) array, (H, W) mask); None if there is none."""
         return None
 
-    def band_rest(self, **chosen) -> float:
-        """`band_ratio` of the headline map of a view (the static view with `chosen` applied): above 1
-        when the map is strongest along the lesion's outline, below 1 when elsewhere (the frame, say)."""
-        found = self.headline(self.values(**chosen))
-        if found is None:
-            raise ValueError(f"{type(self).__name__}: no headline map to measure")
-        _, arr, mask = found
-        return band_ratio(arr, mask)
+    def profile(self, images: Iterable[int] | None = None, **chosen) -> RegionProfile:
+        """The region profile (regions.py: outline, interior, background, frame) of the headline map of a
+        view: the static view with `chosen` applied; with `images`, that view on each, pooled."""
+        if images is None:
+            found = self.headline(self.values(**chosen))
+            if found is None:
+                raise ValueError(f"{type(self).__name__}: no headline map to measure")
+            return region_profile(found[1], found[2])
+        return pooled([self.profile(**{**chosen, "image": i}) for i in images])
 
     def _control(self, name: str, options: list, value):
         import ipywidgets as widgets
@@ -219,8 +208,9 @@ class Explorer:
         display(self.widget())  # the live widget (Colab: through its custom widget manager); text: its repr
         display(Image(data=figure_to_png(fig)))  # the static picture of the most telling view
         found = self.headline(self.values())
-        if found is not None:  # the picture's one number, as text under it
-            print(f"band/rest {band_ratio(found[1], found[2]):.1f} ({found[0].splitlines()[0]})")
+        if found is not None:  # what the picture shows, in numbers, as text under it
+            profile = region_profile(found[1], found[2])
+            print(f"{found[0].splitlines()[0]}: {profile}\n  -> {profile.read()}")
         return None
 
 

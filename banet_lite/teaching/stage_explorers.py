@@ -9,9 +9,9 @@
                            by the decoder's head, up to the final mask
 
 Each draws one row of panels: the image with the lesion outline (green), then the maps at their own
-resolution, stretched over the image, with the outline on top. Titles carry one number that says
-where a map is strong: the mean over the boundary band (`edge_target`, dilated to the map's
-resolution) divided by the mean elsewhere ("band/rest 2.1x": twice as strong along the outline).
+resolution, stretched over the image, with the outline on top. Titles say where a map is strong: its
+mean on the cells the outline crosses, inside the lesion and in the background (regions.py: "o/i/b
+0.52/0.31/0.12" is strongest on the outline).
 Gates autoscale (an untrained gate sits near 0.5 everywhere; the colorbar gives the range);
 probabilities are drawn on 0..1.
 
@@ -30,8 +30,9 @@ from torch import Tensor
 from ..model.config import BORDER_RULES
 from ..model.output import foreground_probability
 from ..model.pee import local_average, pyramid_edges
-from .explorer import ModelExplorer, band_ratio, reduce_channels
+from .explorer import ModelExplorer, reduce_channels
 from .plots import _denormalize, _new_figure
+from .regions import region_profile
 
 REDUCTIONS = ["mean", "max"]
 
@@ -40,7 +41,7 @@ class _StageExplorer(ModelExplorer):
     """Shared drawing: a row of panels, the first the image with the lesion outline."""
 
     sliders = ("image",)
-    headline_panel = -1  # which of `panels` the view is about (its band/rest is printed under the picture)
+    headline_panel = -1  # which of `panels` the view is about (its region profile is printed under it)
 
     def panels(self, values: dict) -> list[tuple[str, np.ndarray, dict]]:
         """The maps of one view after the image: (title, (h, w) array, imshow kwargs) each."""
@@ -66,8 +67,9 @@ class _StageExplorer(ModelExplorer):
         extent = (-0.5, W - 0.5, H - 0.5, -0.5)
         for ax, (name, arr, style) in zip(axes[1:], maps):
             im = ax.imshow(arr, extent=extent, interpolation="nearest", **{"cmap": "magma", **style})
-            ratio = band_ratio(arr, mask)
-            ax.set_title(f"{name}\n{arr.shape[0]}×{arr.shape[1]} · band/rest {ratio:.1f}x", fontsize=9)
+            means = region_profile(arr, mask).means
+            ax.set_title(f"{name}\n{arr.shape[0]}×{arr.shape[1]} · o/i/b {means['outline']:.2f}/"
+                         f"{means['interior']:.2f}/{means['background']:.2f}", fontsize=9)
             fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
         for ax in axes:
             if mask.any():

@@ -1,0 +1,111 @@
+"""The benchmark runs the course reads, shipped inside the package: notebook 06 runs offline, anywhere.
+
+`benchmarks/quality.py` appends one record per training run to benchmarks/results/quality.jsonl: its sweep
+(payoff, ablation, train, ...), dataset, variant, seed, recipe, test metrics and per-image scores.
+`benchmarks/report.py` packs the records into `banet_lite/assets/quality_records.json` (`pack`), next to
+RESULTS.md, and a test fails when the two differ; the notebooks read them back with `records()`.
+
+    runs = records("payoff", "kvasir-seg")                           # dicts, as quality.py wrote them
+    result = compare(runs, "BA-Net", "BA-Net, no boundary loss")   # a stats.PairedResult over test images
+    print(result.summary("weighted", "none"))
+
+`compare` pairs two variants image by image on the same test images (their seeds averaged per image) and
+runs `stats.paired_test`; `per_case` does the same for each case of the synthetic case-by-case test set.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+from ..errors import MissingFileError
+from ..stats import PairedResult, aligned_scores, paired_test
+
+RECORDS = Path(__file__).resolve().parents[1] / "assets" / "quality_records.json"
+PACKED_SWEEPS = ("payoff", "ablation", "train")  # the sweeps the course reads
+SCORE_KEYS = ("per_image", "cases")  # per-image score tables a record may hold: {"stem": [...], metric: [...]}
+DROPPED = ("command", "reproduce", "machine", "torch", "threads", "commit")  # RESULTS.md keeps the provenance
+
+
+def pack(all_records: Iterable[dict]) -> dict:
+    """The course's records in one JSON-able dict: the packed sweeps only, each image name stored once per
+    test set (records refer to a stem list by its index)."""
+    stems: list[list[str]] = []
+    runs = []
+    for r in all_records:
+        if r.get("sweep") not in PACKED_SWEEPS:
+            continue
+        run = {k: v for k, v in r.items() if k not in DROPPED}
+        for key in SCORE_KEYS:
+            if key in run:
+                table = dict(run[key])
+                names = table.pop("stem")
+                if names not in stems:
+                    stems.append(names)
+                run[key] = {"stems": stems.index(names), **table}
+        runs.append(run)
+    return {"about": "benchmarks/quality.py runs, packed by benchmarks/report.py; read with "
+                     "banet_lite.teaching.results.records()", "stems": stems, "runs": runs}
+
+
+def dumps(packed: dict) -> str:
+    """`pack`'s dict as JSON text with one stem list and one run per line (readable diffs in git)."""
+    lines = [f'{{"about": {json.dumps(packed["about"])},', '"stems": [']
+    lines += [json.dumps(s) + ("," if i < len(packed["stems"]) - 1 else "") for i, s in enumerate(packed["stems"])]
+    lines += ["],", '"runs": [']
+    lines += [json.dumps(r) + ("," if i < len(packed["runs"]) - 1 else "") for i, r in enumerate(packed["runs"])]
+    return "\n".join(lines + ["]}"]) + "\n"
+
+
+def unpack(packed: dict) -> list[dict]:
+    runs = []
+    for run in packed["runs"]:
+        run = dict(run)
+        for key in SCORE_KEYS:
+            if key in run:
+                table = dict(run[key])
+                run[key] = {"stem": packed["stems"][table.pop("stems")], **table}
+        runs.append(run)
+    return runs
+
+
+def records(sweep: str | None = None, dataset: str | None = None, path: str | Path = RECORDS) -> list[dict]:
+    """The shipped records (one dict per run), optionally of one sweep and one dataset."""
+    path = Path(path)
+    if not path.is_file():
+        raise MissingFileError(f"{path}: the benchmark records are missing from this installation; "
+                               "reinstall banet-lite or run `python benchmarks/report.py`")
+    runs = unpack(json.loads(path.read_text()))
+    return [r for r in runs if (sweep is None or r["sweep"] == sweep) and (dataset is None or r["dataset"] == dataset)]
+
+
+def of_variant(runs: Iterable[dict], variant: str) -> list[dict]:
+    found = [r for r in runs if r["variant"] == variant]
+    if not found:
+        raise ValueError(f"results.py: no run of {variant!r}; variants: {sorted({r['variant'] for r in runs})}")
+    return found
+
+
+def compare(runs: list[dict], a: str, b: str, metric: str = "dice", key: str = "per_image",
+            case: str | None = None) -> PairedResult:
+    """Variant `a` against variant `b` on the same test images, image by image (seeds averaged per image):
+    `stats.paired_test` on `metric`. `key="cases"` with `case` compares on one case of the synthetic
+    case-by-case test set."""
+    runs_a, runs_b = of_variant(runs, a), of_variant(runs, b)
+    if case is not None:
+        runs_a, runs_b = _one_case(runs_a, key, case), _one_case(runs_b, key, case)
+    sa, sb = aligned_scores(runs_a, runs_b, metric, key)
+    return paired_test(sa, sb)
+
+
+def _one_case(runs: list[dict], key: str, case: str) -> list[dict]:
+    """The runs with their `key` table cut down to the images of one case."""
+    out = []
+    for r in runs:
+        table = r[key]
+        keep = [i for i, c in enumerate(table["case"]) if c == case]
+        if not keep:
+            raise ValueError(f"results.py: no image of case {case!r} in {key!r}")
+        out.append({**r, key: {k: [v[i] for i in keep] for k, v in table.items()}})
+    return out
