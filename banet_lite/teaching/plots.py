@@ -17,12 +17,14 @@ import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
+import torch
 from matplotlib.figure import Figure
-from torch import Tensor
+from torch import Tensor, nn
 
 from ..data.transforms import denormalize
 from ..files import atomic_write, read_csv
 from ..metrics import confusion, dice
+from ..model.output import foreground_probability, logits_to_mask
 from .overlay import _to_mask, overlay
 
 _MPL_VERSION = tuple(int(p) for p in matplotlib.__version__.split(".")[:2])
@@ -97,6 +99,31 @@ def show_batch(images, masks, preds=None, titles=None, ncols: int = 4) -> Figure
 # ---------------------------------------------------------------------------------------------------------
 # Curves and distributions
 # ---------------------------------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def show_segmentation(model: nn.Module, images: Tensor, masks: Tensor, stage: int = 1,
+                      titles: list[str] | None = None) -> Figure:
+    """What a trained BA-Net does, one row per image: the image, the true mask, the predicted mask (with
+    its Dice) and one stage's side boundary probability, the head BA-Net adds to a plain segmenter.
+
+    images (B, 3, H, W) ImageNet-normalised, masks (B, 1, H, W) in {0, 1}; the model runs on its device."""
+    device = next(model.parameters()).device
+    out = model.eval()(images.to(device))
+    pred = logits_to_mask(out.logits.float()).cpu().numpy()  # (B, H, W) bool
+    boundary = foreground_probability(out.side_edges[stage - 1].float()).cpu().numpy()  # (B, H, W)
+    pictures, truth = _to_images(images), [_to_mask(m, "masks") for m in masks]
+    fig = _new_figure(figsize=(10.4, 2.7 * len(pictures)), layout="constrained")
+    axes = fig.subplots(len(pictures), 4, squeeze=False)
+    for row, (picture, t, p, b) in enumerate(zip(pictures, truth, pred, boundary)):
+        panels = ((picture, titles[row] if titles else "image", {}), (t, "true mask", {"cmap": "gray"}),
+                  (p, f"prediction (Dice {dice(*confusion(p, t)):.2f})", {"cmap": "gray"}),
+                  (b, f"side boundary, stage {stage}", {"cmap": "magma", "vmin": 0, "vmax": 1}))
+        for ax, (shown, title, style) in zip(axes[row], panels):
+            ax.imshow(shown, **style)
+            ax.set_title(title, fontsize=9)
+            ax.axis("off")
+    return fig
 
 
 def _read_history(history) -> list[dict]:

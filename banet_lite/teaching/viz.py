@@ -15,7 +15,7 @@ from ..model.output import foreground_probability
 from .explorer import Explorer, ModelExplorer, reduce_channels
 from .map_explorer import MAP_CHOICES, MapChoice, MapExplorer
 from .overlay import GT_COLOUR, PRED_COLOUR, overlay
-from .plots import figure_to_png, plot_history, plot_metric_distribution, save_figure, show_batch
+from .plots import figure_to_png, plot_history, plot_metric_distribution, save_figure, show_batch, show_segmentation
 from .regions import EDGE_MARGIN, RegionProfile, region_profile
 from .stage_explorers import CFFExplorer, DecoderExplorer, IAExplorer, PEEExplorer
 
@@ -24,5 +24,5 @@ __all__ = [
     "MAP_CHOICES", "PEEExplorer", "PRED_COLOUR", "MapChoice", "MapExplorer", "ModelExplorer", "EDGE_MARGIN",
     "RegionProfile", "region_profile",
     "figure_to_png", "foreground_probability", "overlay", "plot_history", "plot_metric_distribution",
-    "reduce_channels", "save_figure", "show_batch",
+    "reduce_channels", "save_figure", "show_batch", "show_segmentation",
 ]
