@@ -13,9 +13,10 @@ What it does, as Colab would:
      installs banet-lite, the others find it and skip; every one enables the widget manager; `pip freeze`
      before and after each shows that no pinned package (nor torch) changed version
   4. notebook 05 with one epoch (a cell after its `parameters` cell sets epochs, as papermill would; Colab
-     has no papermill), then notebook 06 on the run 05 wrote (as a user runs them), with nbclient
-     and that kernel: no cell fails, the kernel imported ipywidgets 7.7.1, the map explorer is shown as a
-     widget and its controls redraw the picture.
+     has no papermill), then notebooks 06 and 02, with nbclient and that kernel, copied into a folder far
+     from the checkout and with the network cut off inside the kernel (as Colab opens a notebook from
+     GitHub: only the package installed, no clone beside it): no cell fails, the kernel imported
+     ipywidgets 7.7.1, the map explorer is shown as a widget and its controls redraw the picture.
 
 Skips, saying so, only where PyPI cannot be reached (pip fails with a network error); any other failure fails.
 BANET_COLAB_CACHE sets the cache folder (default: the system's temporary folder).
@@ -65,6 +66,21 @@ def enable_custom_widget_manager():
 
 def disable_custom_widget_manager():
     calls.append("disable_custom_widget_manager")
+'''
+OFFLINE = '''"""No network in this kernel (loopback only): a notebook that needs a checkout or a download fails here."""
+import socket
+
+_connect = socket.socket.connect
+
+
+def _loopback_only(self, address):
+    host = address[0] if isinstance(address, tuple) else address
+    if isinstance(host, str) and not (host.startswith("127.") or host in ("localhost", "::1") or "/" in host):
+        raise OSError(f"network cut off for this test: no connection to {host}")
+    return _connect(self, address)
+
+
+socket.socket.connect = _loopback_only
 '''
 PROBE_BEFORE = """import importlib.util, json, sys
 print("PROBE", json.dumps({"colab_at_start": "google.colab" in sys.modules,
@@ -205,6 +221,7 @@ def colab(tmp_path_factory):
         startup = work / "ipython" / "profile_default" / "startup"
         startup.mkdir(parents=True)
         (startup / "00-colab.py").write_text("import google.colab  # Colab imports it before any user code\n")
+        (startup / "01-offline.py").write_text(OFFLINE)
         kernels = work / "jupyter" / "kernels" / "colab"
         kernels.mkdir(parents=True)
         (kernels / "kernel.json").write_text(json.dumps({
@@ -326,7 +343,7 @@ def test_install_cells_install_once_keep_colabs_stack_and_enable_widgets(colab):
     print(f"{len(NOTEBOOKS)} install cells, each in a fresh kernel: {time.time() - began:.0f} s")
 
 
-def test_notebooks_05_and_06_run_in_the_colab_environment(colab):
+def test_notebooks_05_06_and_02_run_offline_from_the_installed_package(colab):
     python = colab["python"]
     frozen = _freeze(python)
     if "banet-lite" not in frozen:  # run alone (-k): install it the way the notebooks' cell does
@@ -343,18 +360,20 @@ def test_notebooks_05_and_06_run_in_the_colab_environment(colab):
     history = (folder / "runs" / "05_train" / "history.csv").read_text().splitlines()
     assert len(history) == 2, history  # a header and one epoch
 
-    # 06 reads the committed benchmark results from the clone it runs in (../benchmarks/results/)
-    results = folder.parent / "benchmarks" / "results"
-    results.mkdir(parents=True, exist_ok=True)
-    shutil.copy(ROOT / "benchmarks" / "results" / "quality.jsonl", results / "quality.jsonl")
+    # 06 reads the benchmark records shipped inside the package: no clone beside it, no network
     nb06 = json.loads((ROOT / "notebooks" / "06_evaluate_and_explore.ipynb").read_text(encoding="utf-8"))
     nb06["cells"].append(_code_cell(PROBE_EXPLORER))
     path06 = _write(nb06, folder / "06_evaluate_and_explore.ipynb")
     result, ran06 = _execute(colab, path06, folder, timeout=CELL_TIMEOUT_S)
     assert result["ok"], f"notebook 06 failed in the Colab-like environment:\n{result['error']}"
-    print(f"in the Colab-like environment: 05 (one epoch) {result05['seconds']:.0f} s, 06 {result['seconds']:.0f} s")
+    shutil.copy(ROOT / "notebooks" / "02_mini_mtl_interactive_attention.ipynb", folder)
+    result02, ran02 = _execute(colab, folder / "02_mini_mtl_interactive_attention.ipynb", folder,
+                               timeout=CELL_TIMEOUT_S)
+    assert result02["ok"], f"notebook 02 failed in the Colab-like environment:\n{result02['error']}"
+    print(f"in the Colab-like environment: 05 (one epoch) {result05['seconds']:.0f} s, 06 {result['seconds']:.0f} s, "
+          f"02 {result02['seconds']:.0f} s")
 
-    for name, ran in (("05", ran05), ("06", ran06)):
+    for name, ran in (("05", ran05), ("06", ran06), ("02", ran02)):
         errors = [o for c in ran["cells"] for o in c.get("outputs", []) if o["output_type"] == "error"]
         assert not errors, f"notebook {name}: {errors[0]}"
     probe = _probe(ran06["cells"][-1])
