@@ -3,7 +3,9 @@
 `exercises.check` runs a reader's function (or module) and the answer here on the same inputs. Most answers
 are one call into the library; the rest are written out below. The module answers are the library's modules
 themselves, at most with a `forward` that returns plain tensors in the order the exercise asks for, so that
-their state_dict is the library's own and its weights load into the reader's module.
+their state_dict is the library's own and its weights load into the reader's module. The training-step answer
+is the library's `train_step` in float32; its cases (`TrainStepCase`) build the same tiny BA-Net, batch,
+optimiser and loss each time they are asked, so that two answers start from the same point.
 """
 
 from __future__ import annotations

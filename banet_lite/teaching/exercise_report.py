@@ -145,7 +145,7 @@ def _flatten(x, name: str) -> list[tuple[str, object]]:
 
 
 def _named(want, names: tuple[str, ...]) -> list[tuple[str, object]]:
-    if isinstance(want, (list, tuple)) and len(names) == len(want) and len(names) > 1:
+    if isinstance(want, (list, tuple)) and len(names) == len(want):
         return [item for n, v in zip(names, want) for item in _flatten(v, n)]
     if not isinstance(want, (list, tuple, dict)):
         return [(names[0] if names else "", want)]
