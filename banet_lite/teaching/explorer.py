@@ -2,7 +2,8 @@
 figure per view, the ipywidgets panel) and `ModelExplorer` (a model run once per image, its maps cached).
 The explorers only draw: every map they show is one the model returned (`return_maps=True`).
 
-`reduce_channels` turns a (C, h, w) map into one (h, w) picture; `band_ratio` measures where a map is strong.
+`reduce_channels` turns a (C, h, w) map into one (h, w) picture; `band_ratio` measures where a map is strong;
+`lesion_channel` picks the channel of a batch of maps that tells lesion from background best.
 """
 
 from __future__ import annotations
@@ -47,6 +48,14 @@ def band_ratio(arr: np.ndarray, mask: Tensor) -> float:
         return float("nan")
     rest = a[~band].mean()
     return float(a[band].mean() / rest) if rest > 0 else float("inf")
+
+
+def lesion_channel(maps: Tensor, masks: Tensor) -> int:
+    """The channel of (B, C, h, w) maps whose values differ most between lesion and background, averaged over
+    the batch; masks (B, 1, H, W) in {0, 1} are area-resized to the maps' size (inside: more than half lesion)."""
+    inside = F.interpolate(masks.float(), size=maps.shape[-2:], mode="area")[:, 0] > 0.5  # (B, h, w)
+    difference = torch.stack([m[:, ins].mean(1) - m[:, ~ins].mean(1) for m, ins in zip(maps, inside)]).mean(0)
+    return int(difference.abs().argmax())
 
 
 

@@ -11,15 +11,15 @@ Every plotting function returns a matplotlib `Figure` and never calls `plt.show(
 
 from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from ..model.output import foreground_probability
-from .explorer import Explorer, ModelExplorer, band_ratio, reduce_channels
+from .explorer import Explorer, ModelExplorer, band_ratio, lesion_channel, reduce_channels
 from .map_explorer import MAP_CHOICES, MapChoice, MapExplorer
 from .overlay import GT_COLOUR, PRED_COLOUR, overlay
-from .plots import figure_to_png, plot_history, plot_metric_distribution, save_figure, show_batch
+from .plots import figure_to_png, plot_history, plot_metric_distribution, save_figure, show_batch, show_map
 from .stage_explorers import CFFExplorer, DecoderExplorer, IAExplorer, PEEExplorer
 
 __all__ = [
     "CFFExplorer", "DecoderExplorer", "Explorer", "GT_COLOUR", "IAExplorer", "IMAGENET_MEAN", "IMAGENET_STD",
     "MAP_CHOICES", "PEEExplorer", "PRED_COLOUR", "MapChoice", "MapExplorer", "ModelExplorer", "band_ratio",
-    "figure_to_png", "foreground_probability", "overlay", "plot_history", "plot_metric_distribution",
-    "reduce_channels", "save_figure", "show_batch",
+    "figure_to_png", "foreground_probability", "lesion_channel", "overlay", "plot_history",
+    "plot_metric_distribution", "reduce_channels", "save_figure", "show_batch", "show_map",
 ]
