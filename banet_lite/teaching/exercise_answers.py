@@ -67,8 +67,8 @@ def reference_edges(f: Tensor, kernels: tuple[int, ...]) -> list[Tensor]:
 def stage_sizes(img_size: int, output_stride: int) -> list[int]:
     from ..model.backbone import DilatedResNet
 
-    net = DilatedResNet(18, 8, output_stride)
-    with torch.no_grad():
+    with torch.device("meta"):  # shapes only: nothing is computed
+        net = DilatedResNet(18, 8, output_stride)
         return [f.shape[-1] for f in net(torch.zeros(1, 3, img_size, img_size))]
 
 
