@@ -94,6 +94,22 @@ def test_reduce_channels():
         reduce_channels(t, "median")
 
 
+def test_lesion_channel_finds_the_channel_that_tells_lesion_from_background():
+    masks = torch.from_numpy(np.stack([square_mask(), square_mask(top=4)]))[:, None].float()  # (2, 1, 32, 32)
+    maps = torch.rand(2, 5, 8, 8, generator=torch.Generator().manual_seed(0)) * 0.1
+    maps[:, 3] -= 2 * F.interpolate(masks, size=(8, 8), mode="area")[:, 0]  # channel 3: low on the lesion
+    assert viz.lesion_channel(maps, masks) == 3
+
+
+def test_show_map_stretches_a_small_map_over_the_image_with_the_outline():
+    fig = plots._new_figure()
+    ax = fig.add_subplot()
+    im = viz.show_map(ax, torch.rand(8, 8), torch.from_numpy(square_mask()), cmap="RdBu_r", vmax=0.5)
+    assert im.get_extent() == [-0.5, 31.5, 31.5, -0.5] and im.get_clim() == (0.0, 0.5)
+    assert im.get_cmap().name == "RdBu_r" and len(ax.collections) == 1  # the outline
+    assert not ax.get_xticks().size and not ax.get_yticks().size
+
+
 # --- plots --------------------------------------------------------------------------------------------------
 
 

@@ -3,20 +3,25 @@
 `exercises.check` runs a reader's function (or module) and the answer here on the same inputs. Most answers
 are one call into the library; the rest are written out below. The module answers are the library's modules
 themselves, at most with a `forward` that returns plain tensors in the order the exercise asks for, so that
-their state_dict is the library's own and its weights load into the reader's module.
+their state_dict is the library's own and its weights load into the reader's module. The training-step answer
+is the library's `train_step` in float32; its cases (`TrainStepCase`) build the same tiny BA-Net, batch,
+optimiser and loss each time they are asked, so that two answers start from the same point.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from ..model.banet import BANet
+from ..model import losses
+from ..model.banet import BANet, build_model
 from ..model.cff import CrossFeatureFusion
 from ..model.config import get_config
 from ..model.layers import SeparableConv
-from ..model.losses import JointLoss, edge_target
+from ..model.losses import JointLoss
 from ..model.mtl import InteractiveAttention, MiniMTL
 from ..model.output import SegmentationOutput
 from ..model.pee import PyramidEdgeExtraction, pyramid_edges
@@ -62,8 +67,8 @@ def reference_edges(f: Tensor, kernels: tuple[int, ...]) -> list[Tensor]:
 def stage_sizes(img_size: int, output_stride: int) -> list[int]:
     from ..model.backbone import DilatedResNet
 
-    net = DilatedResNet(18, 8, output_stride)
-    with torch.no_grad():
+    with torch.device("meta"):  # shapes only: nothing is computed
+        net = DilatedResNet(18, 8, output_stride)
         return [f.shape[-1] for f in net(torch.zeros(1, 3, img_size, img_size))]
 
 
@@ -78,16 +83,8 @@ def paper_ia(e: Tensor, s: Tensor) -> tuple[Tensor, Tensor]:
     return E, S
 
 
-def separable_params(r: int) -> int:
-    return sum(p.numel() for p in SeparableConv(r, r).parameters())
-
-
-def ia_blocks_params(r: int) -> int:
-    return sum(p.numel() for p in InteractiveAttention(r, attention_blocks=True).parameters())
-
-
-def paper_cff(feats: list[Tensor], stage: int) -> Tensor:
-    return CrossFeatureFusion(feats[0].shape[1], stage, gate_convs=False)(feats)[0]
+def separable_params(R: int) -> int:
+    return sum(p.numel() for p in SeparableConv(R, R).parameters())
 
 
 def poly_lr(base_lr: float, step: int, total_steps: int) -> float:
@@ -109,15 +106,23 @@ def boundary_f(pred: np.ndarray, target: np.ndarray) -> float:
     return boundary_f_score(pred, target, tolerance=2)
 
 
-def balanced_pos_weight(masks: Tensor) -> float:
-    p = edge_target(masks).mean().item()
-    return (1 - p) / p
+def soft_dice_loss(logits: Tensor, mask: Tensor) -> Tensor:
+    return losses.soft_dice_loss(logits, mask)
 
 
 def joint_loss(logits: Tensor, side_masks: list[Tensor], side_edges: list[Tensor], mask: Tensor,
                edge_pos_weight: float | None) -> Tensor:
     out = SegmentationOutput(logits, tuple(side_masks), tuple(side_edges))
     return JointLoss(edge_pos_weight=edge_pos_weight)(out, mask)[0]
+
+
+def train_step(model: nn.Module, images: Tensor, masks: Tensor, optimizer: torch.optim.Optimizer,
+               loss_fn: nn.Module) -> Tensor:
+    """The library's step (`training.step.train_step`) in float32: no autocast, no loss scaling, no scheduler."""
+    from ..training.step import train_step as library_step
+
+    scaler = torch.amp.GradScaler(images.device.type, enabled=False)  # a pass-through
+    return library_step(model, images, masks, optimizer, scaler, loss_fn)[1]
 
 
 # --- module answers: the library's modules, returning plain tensors ----------------------------------------
@@ -193,16 +198,8 @@ def separable_params_cases() -> list[tuple]:
     return [(r,) for r in (1, 16, 32, 128)]
 
 
-def ia_blocks_params_cases() -> list[tuple]:
-    return [(r,) for r in (16, 32, 128)]
-
-
 def build_mtl_stage_cases() -> list[tuple]:
     return [((4, 2), tuple(features(4, [(2, 4, 10, 10)]))), ((3, 1), tuple(features(5, [(1, 3, 7, 9)])))]
-
-
-def paper_cff_cases() -> list[tuple]:
-    return [(features(s, _CFF_SHAPES), i) for s, i in ((0, 0), (1, 2), (2, 3))]
 
 
 def build_cff_cases() -> list[tuple]:
@@ -229,10 +226,6 @@ def assemble_tiny_cases() -> list[tuple]:
     return [((get_config("tiny"),), tuple(features(10, [(1, 3, 64, 64)])))]
 
 
-def balanced_pos_weight_cases() -> list[tuple]:
-    return [(masks(s, 4, 48),) for s in (0, 1, 2)]
-
-
 def poly_lr_cases() -> list[tuple]:
     return [(1e-4, s, 100) for s in (0, 1, 50, 99, 100)] + [(3e-3, 7, 64)]
 
@@ -243,3 +236,36 @@ def dice_jaccard_cases() -> list[tuple]:
 
 def boundary_f_cases() -> list[tuple]:
     return np_mask_pairs(1)
+
+
+@dataclass(frozen=True)
+class TrainStepCase:
+    """Two steps of a reader's training step from one start: a `preset` BA-Net built after manual_seed(seed),
+    in train mode, Adam(lr), JointLoss(edge_pos_weight), and one fixed batch of `batch` synthetic images."""
+
+    preset: str
+    seed: int
+    lr: float
+    edge_pos_weight: float | None
+    batch: int = 2
+    size: int = 64
+
+    def build(self) -> tuple[nn.Module, Tensor, Tensor, torch.optim.Optimizer, nn.Module]:
+        """(model, images, masks, optimizer, loss_fn), the same each call."""
+        torch.manual_seed(self.seed)
+        model = build_model(self.preset).train()
+        images = features(self.seed, [(self.batch, 3, self.size, self.size)])[0]
+        optimizer = torch.optim.Adam(model.parameters(), lr=self.lr)
+        loss_fn = JointLoss(edge_pos_weight=self.edge_pos_weight)
+        return model, images, masks(self.seed, self.batch, self.size), optimizer, loss_fn
+
+    def describe(self, step_name: str) -> str:
+        s, b = self.size, self.batch
+        return (f"{step_name}(model=build_model({self.preset!r}) in train mode, "
+                f"images=float32 tensor ({b}, 3, {s}, {s}), masks=float32 tensor ({b}, 1, {s}, {s}), "
+                f"optimizer=Adam(lr={self.lr!r}), "
+                f"loss_fn=JointLoss(edge_pos_weight={self.edge_pos_weight!r})), twice from the same start")
+
+
+def train_step_cases() -> list[tuple]:
+    return [(TrainStepCase("tiny", 0, 1e-3, None),), (TrainStepCase("tiny", 1, 1e-3, 10.0),)]

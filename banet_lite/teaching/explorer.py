@@ -3,7 +3,8 @@ figure per view, the ipywidgets panel) and `ModelExplorer` (a model run once per
 The explorers only draw: every map they show is one the model returned (`return_maps=True`).
 
 `reduce_channels` turns a (C, h, w) map into one (h, w) picture; `regions.region_profile` measures where a
-map is strong (outline, interior, background, frame), and `Explorer.profile` does so for a view.
+map is strong (outline, interior, background, frame), and `Explorer.profile` does so for a view;
+`lesion_channel` picks the channel of a batch of maps that tells lesion from background best.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Iterable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from matplotlib.figure import Figure
 from torch import Tensor
 
@@ -36,6 +38,15 @@ def reduce_channels(t: Tensor, how: str | int = "mean") -> np.ndarray:
     else:
         raise ValueError(f"viz.py: reduction must be 'mean', 'max' or a channel index, got {how!r}")
     return r.numpy().astype(np.float32)
+
+
+def lesion_channel(maps: Tensor, masks: Tensor) -> int:
+    """The channel of (B, C, h, w) maps whose values differ most between lesion and background, averaged over
+    the batch; masks (B, 1, H, W) in {0, 1} are area-resized to the maps' size (inside: more than half lesion)."""
+    inside = F.interpolate(masks.float(), size=maps.shape[-2:], mode="area")[:, 0] > 0.5  # (B, h, w)
+    difference = torch.stack([m[:, ins].mean(1) - m[:, ~ins].mean(1) for m, ins in zip(maps, inside)]).mean(0)
+    return int(difference.abs().argmax())
+
 
 
 def _in_ipython_kernel() -> bool:

@@ -64,6 +64,20 @@ def _to_images(images) -> list[np.ndarray]:
 # ---------------------------------------------------------------------------------------------------------
 
 
+def show_map(ax, picture, mask, cmap: str = "magma", vmin: float = 0.0, vmax: float = 1.0):
+    """Draw an (h, w) map stretched over the (H, W) image extent of `mask` (each map pixel a block), with the
+    true outline in green, on a matplotlib axes without ticks; returns the image, for a colorbar."""
+    picture = picture.detach().float().cpu().numpy() if isinstance(picture, Tensor) else np.asarray(picture)
+    mask = _to_mask(mask)
+    H, W = mask.shape
+    im = ax.imshow(picture, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest",
+                   extent=(-0.5, W - 0.5, H - 0.5, -0.5))
+    ax.contour(mask.astype(float), levels=[0.5], colors="lime", linewidths=0.8)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return im
+
+
 def show_batch(images, masks, preds=None, titles=None, ncols: int = 4) -> Figure:
     """A grid of overlays: ground truth in green, prediction (if given) in red, with per-image Dice.
 

@@ -12,17 +12,25 @@ Every plotting function returns a matplotlib `Figure` and never calls `plt.show(
 
 from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from ..model.output import foreground_probability
-from .explorer import Explorer, ModelExplorer, reduce_channels
+from .explorer import Explorer, ModelExplorer, lesion_channel, reduce_channels
 from .map_explorer import MAP_CHOICES, MapChoice, MapExplorer
 from .overlay import GT_COLOUR, PRED_COLOUR, overlay
-from .plots import figure_to_png, plot_history, plot_metric_distribution, save_figure, show_batch, show_segmentation
+from .plots import (
+    figure_to_png,
+    plot_history,
+    plot_metric_distribution,
+    save_figure,
+    show_batch,
+    show_map,
+    show_segmentation,
+)
 from .regions import EDGE_MARGIN, RegionProfile, region_profile
 from .stage_explorers import CFFExplorer, DecoderExplorer, IAExplorer, PEEExplorer
 
 __all__ = [
     "CFFExplorer", "DecoderExplorer", "Explorer", "GT_COLOUR", "IAExplorer", "IMAGENET_MEAN", "IMAGENET_STD",
     "MAP_CHOICES", "PEEExplorer", "PRED_COLOUR", "MapChoice", "MapExplorer", "ModelExplorer", "EDGE_MARGIN",
-    "RegionProfile", "region_profile",
-    "figure_to_png", "foreground_probability", "overlay", "plot_history", "plot_metric_distribution",
-    "reduce_channels", "save_figure", "show_batch", "show_segmentation",
+    "RegionProfile", "region_profile", "figure_to_png", "foreground_probability", "lesion_channel", "overlay",
+    "plot_history", "plot_metric_distribution", "reduce_channels", "save_figure", "show_batch", "show_map",
+    "show_segmentation",
 ]
