@@ -112,6 +112,18 @@ def commit() -> str | None:
 commit()  # now, while the code that runs is the checkout's
 
 
+RUN_KEY = ("sweep", "dataset", "variant", "seed", "recipe", "set")  # what names one quality.py run
+
+
+def newest_runs(records: list[dict]) -> list[dict]:
+    """The newest record of each quality.py run (RUN_KEY), in the order the runs first appear: a run done
+    again (say, to add per-image scores) replaces its older line."""
+    newest: dict[str, dict] = {}
+    for r in records:
+        newest[json.dumps([r.get(k) for k in RUN_KEY], sort_keys=True)] = r
+    return list(newest.values())
+
+
 def record(name: str, row: dict, folder: str | os.PathLike | None = None) -> Path:
     """Append `row` to `<folder>/<name>.jsonl` (default benchmarks/results/, or $BANET_RESULTS_DIR), with
     what makes it reproducible: the command, the commit, the date, torch, the threads and the CPU. One JSON

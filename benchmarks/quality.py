@@ -16,9 +16,10 @@ variant, seed, preset, overrides, the resolved recipe, parameters, epochs, minut
 of every epoch (`val_dice_curve`: has it flattened?), every test metric, and `per_image`: each test
 image's Dice and boundary F in the split's image order, so that two variants can be compared image by
 image (a paired test), with the command, commit, date, torch, threads and CPU. A run whose line is already
-there (same sweep, dataset, variant, seed, recipe and --set) is skipped, so an interrupted call resumes
-where it stopped and several calls (one per dataset) can share the file. `benchmarks/report.py` makes
-the RESULTS.md tables from it.
+there (same sweep, dataset, variant, seed, recipe and --set) with per-image scores is skipped, so an
+interrupted call resumes where it stopped and several calls (one per dataset) can share the file; a run
+recorded before records kept per-image scores is run again, and `benchmarks/report.py` (which makes the
+RESULTS.md tables from the file) reads the newest line of each run.
 
 `--dataset synthetic` writes the course's synthetic lesions first (400 at 96 px, seed 0: 320 to train,
 of which a tenth validates, and 80 to test), and a second test set for the cases of notebook 00: 100
@@ -179,7 +180,8 @@ def main(argv: list[str] | None = None) -> None:
             recipe = {k: getattr(shared, k) for k in asked} | {"budget_min": args.budget_min}
             key = {"sweep": args.sweep, "dataset": dataset, "variant": variant, "seed": seed, "recipe": recipe,
                    "set": extra}
-            if any(all(r.get(k) == v for k, v in key.items()) for r in read_records("quality", args.results)):
+            done = [r for r in read_records("quality", args.results) if all(r.get(k) == v for k, v in key.items())]
+            if any("per_image" in r for r in done):  # a record without per-image scores is run again
                 print(f"{args.sweep} / {dataset} / {variant} / seed {seed}: already in "
                       f"{results_dir(args.results) / 'quality.jsonl'}", flush=True)
                 continue

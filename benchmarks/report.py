@@ -25,7 +25,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from common import read_records, results_dir  # benchmarks/common.py: this folder is sys.path[0]
+from common import newest_runs, read_records, results_dir  # benchmarks/common.py: this folder is sys.path[0]
 
 from banet_lite.files import atomic_write
 from banet_lite.model.banet import build_model, count_parameters
@@ -142,7 +142,7 @@ def speed_vs_reference() -> str:
 def quality_groups(sweep: str) -> list[tuple[dict, list[dict]]]:
     """The sweep's runs grouped by what must be equal to compare them: dataset, recipe and --set."""
     groups = defaultdict(list)
-    for r in load("quality"):
+    for r in newest_runs(load("quality")):
         if r["sweep"] == sweep:
             key = (r["dataset"], json.dumps(r["recipe"], sort_keys=True), json.dumps(r["set"], sort_keys=True))
             groups[key].append(r)
@@ -323,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     targets = {HERE / "RESULTS.md": render((HERE / "RESULTS.template.md").read_text()),
                HERE.parent / "README.md": with_readme_table((HERE.parent / "README.md").read_text(), headlines()),
-               course_results.RECORDS: course_results.dumps(course_results.pack(load("quality")))}
+               course_results.RECORDS: course_results.dumps(course_results.pack(newest_runs(load("quality"))))}
     stale = [path for path, text in targets.items() if not path.is_file() or path.read_text() != text]
     if args.check:
         for path in stale:

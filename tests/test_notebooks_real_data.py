@@ -8,6 +8,7 @@ one short epoch on it; 06 evaluates and explores that checkpoint end to end. Eve
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -105,8 +106,13 @@ def test_the_course_records_ship_in_the_package_and_read_back_whole(tmp_path):
     packed run reads back as quality.py wrote it, minus its provenance fields."""
     from banet_lite.teaching import results
 
-    jsonl = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "quality.jsonl"
-    written = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    benchmarks = Path(__file__).resolve().parents[1] / "benchmarks"
+    sys.path.insert(0, str(benchmarks))
+    try:
+        from common import newest_runs, read_records
+    finally:
+        sys.path.remove(str(benchmarks))
+    written = newest_runs(read_records("quality", benchmarks / "results"))
     shipped = results.records()
     wanted = [{k: v for k, v in r.items() if k not in results.DROPPED} for r in written
               if r["sweep"] in results.PACKED_SWEEPS]
