@@ -5,10 +5,11 @@
 `benchmarks/report.py` packs the records into `banet_lite/assets/quality_records.json` (`pack`), next to
 RESULTS.md, and a test fails when the two differ; the notebooks read them back with `records()`.
 
-    runs = records("payoff", "kvasir-seg")                           # dicts, as quality.py wrote them
-    result = compare(runs, "BA-Net", "BA-Net, no boundary loss")   # a stats.PairedResult over test images
+    payoff = runs("payoff", "kvasir-seg", epochs=12)                 # dicts, as quality.py wrote them
+    result = compare(payoff, "BA-Net", "BA-Net, no boundary loss")  # a stats.PairedResult over test images
     print(result.summary("weighted", "none"))
 
+`records` gives every shipped run, `runs` those of one sweep and dataset that carry per-image scores;
 `compare` pairs two variants image by image on the same test images (their seeds averaged per image) and
 runs `stats.paired_test`; `per_case` does the same for each case of the synthetic case-by-case test set.
 """
@@ -109,3 +110,15 @@ def _one_case(runs: list[dict], key: str, case: str) -> list[dict]:
             raise ValueError(f"results.py: no image of case {case!r} in {key!r}")
         out.append({**r, key: {k: [v[i] for i in keep] for k, v in table.items()}})
     return out
+
+
+def runs(sweep: str, dataset: str, epochs: int | None = None, all_runs: list[dict] | None = None) -> list[dict]:
+    """The runs of one sweep on one dataset that carry per-image scores (the ones a paired test can use),
+    at `epochs` when given; an error naming what exists when there are none."""
+    found = [r for r in (records(sweep, dataset) if all_runs is None else all_runs)
+             if r["sweep"] == sweep and r["dataset"] == dataset and "per_image" in r
+             and (epochs is None or r["recipe"]["epochs"] == epochs)]
+    if not found:
+        raise MissingFileError(f"no {sweep} runs on {dataset} with per-image scores"
+                               + (f" at {epochs} epochs" if epochs else "") + "; run benchmarks/quality.py")
+    return found
