@@ -34,7 +34,7 @@ _PUBLIC_MODULES = {
     **{name: f"model.{name}" for name in ("aspp", "backbone", "cff", "config", "decoder", "layers", "losses", "mtl",
                                           "output", "pee", "unet")},
     "train": "training.train", "checkpoint": "training.checkpoint",
-    **{name: f"teaching.{name}" for name in ("course", "diagram", "exercises", "viz")},
+    **{name: f"teaching.{name}" for name in ("claims", "course", "diagram", "exercises", "results", "viz")},
 }
 
 
@@ -50,7 +50,7 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_PUBLIC_MODULES))
 
 __all__ = [
-    "data", "evaluate", "metrics", "stats", "train", "viz",
+    "claims", "data", "evaluate", "metrics", "results", "stats", "train", "viz",
     "ASPP", "BANet", "BANetConfig", "CrossFeatureFusion", "Decoder", "DilatedResNet", "InteractiveAttention",
     "JointLoss", "MiniMTL", "PRESETS", "PyramidEdgeExtraction", "SegmentationOutput", "UNet",
     "build_model", "count_parameters", "course_model", "default_device", "edge_target", "expect", "get_config",

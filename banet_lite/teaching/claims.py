@@ -24,6 +24,12 @@ from ..stats import PairedResult
 from .results import compare, runs
 
 
+# The runs the course compares ({sweep: {dataset: epochs}}): the payoff near the plateau of its validation
+# curves (benchmarks/quality.py payoff ...), the module ablation at the budgets of benchmarks/RESULTS.md.
+COURSE_BUDGETS = {"payoff": {"synthetic": 40, "kvasir-seg": 12, "ph2": 15},
+                  "ablation": {"kvasir-seg": 4, "ph2": 15}}
+
+
 @dataclass(frozen=True)
 class Claim:
     """A claim of the paper and the comparison that tests it: variant `a` (with) against `b` (without)."""

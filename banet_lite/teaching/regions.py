@@ -59,7 +59,7 @@ class RegionProfile:
         return self.means[region]
 
     def __str__(self) -> str:
-        return " · ".join(f"{r} {self.means[r]:.3g}" for r in REGIONS) + f" ({self.size[0]}x{self.size[1]} cells)"
+        return " · ".join(f"{r} {self.means[r]:.2g}" for r in REGIONS) + f" ({self.size[0]}x{self.size[1]} cells)"
 
     def contrast(self) -> float:
         """outline / max(interior, background): above EDGE_MARGIN, the map is edge-specific."""
