@@ -209,7 +209,7 @@ def reveal(guess, truth, rel_tol: float = 0.1) -> None:
     """Close a "predict, then run" question: print the answer next to the reader's guess (None: no guess
     yet). Numbers count as right within `rel_tol` relative; anything else must be equal."""
     if guess is None:
-        print(f"The answer: {truth}. (Write your guess first next time: the point is to be surprised.)")
+        print(f"The answer: {truth}.")
         return
     try:
         right = math.isclose(float(guess), float(truth), rel_tol=rel_tol)
