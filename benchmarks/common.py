@@ -24,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import time
+import types
 from collections.abc import Callable
 from pathlib import Path
 
@@ -141,3 +142,36 @@ def record(name: str, row: dict, folder: str | os.PathLike | None = None) -> Pat
         f.write(json.dumps(entry) + "\n")
         f.flush()
     return path
+
+
+# ------------------------------------------------------------------ the authors' network
+def import_reference(path: str):
+    """The reference's BANet class and SegmentationLoss, imported from a checkout at `path`."""
+    try:
+        import torchvision.models  # noqa: F401  (the reference imports resnet101 from it, never calls it)
+    except Exception:  # missing, or a wheel built for another torch: a stand-in for that one name
+        for name in [m for m in sys.modules if m == "torchvision" or m.startswith("torchvision.")]:
+            del sys.modules[name]
+        stub, stub_models = types.ModuleType("torchvision"), types.ModuleType("torchvision.models")
+
+        def resnet101(*args, **kwargs):
+            raise NotImplementedError("torchvision stand-in (benchmarks/speed.py)")
+
+        stub_models.resnet101, stub.models = resnet101, stub_models
+        sys.modules["torchvision"], sys.modules["torchvision.models"] = stub, stub_models
+        print("torchvision: not importable here; a stand-in provides torchvision.models.resnet101 (unused)")
+    sys.path.insert(0, path)
+    from encoding.models.BANet import BANet
+    from encoding.models.criterion import SegmentationLoss
+
+    return BANet, SegmentationLoss
+
+
+def build_reference(RefBANet, size: int = 256):
+    """The reference network in its paper configuration (experiment/main.py defaults): ResNet-50, output
+    stride 8, multi-grid (4, 4, 4), ASPP (6, 12, 18) at 256 channels, reduce dim 128, 2 classes, plain
+    BatchNorm2d, no download. `is_train=True`: its forward resizes every output to the input's size
+    (with False, to a fixed `test_size`)."""
+    return RefBANet(2, "resnet50", torch.nn.BatchNorm2d, aspp_rates=[6, 12, 18], pretrained=False, dilated=True,
+                    deep_base=False, multi_grid=True, multi_dilation=[4, 4, 4], output_stride=8, high_rates=[2, 4],
+                    aspp_out_dim=256, reduce_dim=128, pooling="max", is_train=True, img_size=[size, size])

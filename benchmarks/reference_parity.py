@@ -3,12 +3,12 @@
     python benchmarks/reference_parity.py --reference .bench/BA-Net [--size 64] [--seed 0]
 
 Builds the authors' BA-Net (a checkout of github mathwrx/BA-Net at PATH, kept out of this repository
-and imported from there, as `speed.py --vs-reference` does; its configuration is speed.py's
-`build_reference`: 2 classes, ResNet-50, output stride 8, ASPP) and gives it random, seeded weights,
+and imported from there by `common.import_reference`, as `speed.py --vs-reference` does; its configuration
+is `common.build_reference`: 2 classes, ResNet-50, output stride 8, ASPP) and gives it random, seeded weights,
 BatchNorm included (weight, bias, running mean and variance, so that no BN is an identity). Its
-state_dict is converted into banet_lite's key names by `ours_from_reference` (an explicit table,
-every banet_lite key filled exactly once, every reference key that takes part in the forward used
-exactly once, else an error) and loaded with strict=True into `bl.build_model("paper")`. Both run
+state_dict is converted into banet_lite's key names by the library's `model/reference.py` (an explicit
+table, every banet_lite key filled exactly once, every reference key that takes part in the forward
+used exactly once, else an error) and loaded with strict=True into `bl.build_model("paper")`. Both run
 in eval mode, float32, on one random input (1, 3, size, size).
 
 Compared: the final logits and the 4 side masks and 4 side edges (the reference's forward returns
@@ -34,90 +34,11 @@ import shlex
 import sys
 
 import torch
-from common import cpu_flags, record  # benchmarks/common.py: this folder is sys.path[0]
-from speed import build_reference, import_reference
+from common import build_reference, cpu_flags, import_reference, record  # this folder is sys.path[0]
 from torch import Tensor, nn
 
 import banet_lite as bl
-from banet_lite.teaching.exercise_answers import ours_from_reference as pee_squeeze_from_reference
-
-# Reference parameters that take no part in its forward: the ResNet's 1000-class classifier, and
-# the head's `up_conv4` (built, never called: d4 comes from `aspp_combine`, or is CFF_4 as is).
-UNUSED_REFERENCE = ("pretrain_model.fc.", "head.up_conv4.")
-
-
-def module_table() -> list[tuple[str, str, object]]:
-    """(banet_lite prefix, reference prefix, conversion or None): every parameter and buffer under the
-    reference prefix goes, under the same suffix, to the banet_lite prefix."""
-    table = [("backbone.", "pretrain_model.", None)]  # the same torchvision names below: conv1, layer1.0.bn2, ...
-    for i in range(4):  # stage i (from 0) is the reference's mtl{i+1} / cf{i+1}
-        mtl = f"head.mtl{i + 1}."
-        table += [
-            (f"reduce.{i}.", mtl + "reduce_conv.", None),
-            # reference fuse_conv: Conv1x1 (3R -> R), ReLU, DW3x3, BN, Conv1x1; ours: squeeze (the first
-            # 1x1, its input [F, A_a F, A_b F] -> [F, E_a, E_b]), then fuse = ReLU, DW3x3, BN, 1x1
-            (f"pee.{i}.squeeze.", mtl + "fuse_conv.0.", pee_squeeze_from_reference),
-            (f"pee.{i}.fuse.1.", mtl + "fuse_conv.2.", None),
-            (f"pee.{i}.fuse.2.", mtl + "fuse_conv.3.", None),
-            (f"pee.{i}.fuse.3.", mtl + "fuse_conv.4.", None),
-            (f"mtl.{i}.edge_branch.", mtl + "edge_conv.", None),
-            (f"mtl.{i}.seg_branch.", mtl + "seg_conv.", None),
-            (f"mtl.{i}.ia.attend_edge.", mtl + "att_edge.", None),
-            (f"mtl.{i}.ia.attend_seg.", mtl + "att_seg.", None),
-            (f"mtl.{i}.edge_head.", mtl + "edge_supervision.", None),
-            (f"mtl.{i}.seg_head.", mtl + "seg_supervision.", None),
-        ]
-        # The reference calls cf{i+1}(S_own, then the other three stages in ascending order) and gates
-        # its k-th argument with att_conv{k}; ours gates stage j with convs[j].
-        others = [j for j in range(4) if j != i]
-        table.append((f"cff.{i}.convs.{i}.", f"head.cf{i + 1}.att_conv1.", None))
-        table += [(f"cff.{i}.convs.{j}.", f"head.cf{i + 1}.att_conv{k + 2}.", None) for k, j in enumerate(others)]
-    table += [(f"aspp.branches.{k}.", f"aspp.b{k}.block.", None) for k in range(4)]  # conv, BN (ReLU at .2)
-    table += [
-        ("aspp.image_pool.1.", "aspp.b4.1.", None),  # AdaptiveAvgPool2d at .0 in both
-        ("aspp.image_pool.2.", "aspp.b4.2.", None),
-        ("aspp.project.", "aspp.project.", None),
-        ("decoder.top.", "head.aspp_combine.", None),  # ReLU, DW3x3, BN, 1x1 in both
-        ("decoder.up.0.", "head.up_conv3.", None),  # d3
-        ("decoder.up.1.", "head.up_conv2.", None),  # d2
-        ("decoder.up.2.", "head.up_conv1.", None),  # d1
-        ("decoder.head.0.", "head.conv1.0.", None),  # 3x3 conv with bias
-        ("decoder.head.1.", "head.conv1.1.", None),  # BN (ReLU at .2)
-        ("decoder.head.3.", "head.conv2.", None),  # 1x1 conv R -> K with bias
-    ]
-    return table
-
-
-def ours_from_reference(ref_state: dict[str, Tensor], our_keys) -> dict[str, Tensor]:
-    """The reference's state_dict under banet_lite's key names; fails unless the conversion is one to one."""
-    table = module_table()
-    out: dict[str, Tensor] = {}
-    source: dict[str, str] = {}
-    problems = []
-    for ref_key, value in ref_state.items():
-        if any(ref_key.startswith(p) for p in UNUSED_REFERENCE):
-            continue
-        matches = [(ours, ref, conv) for ours, ref, conv in table if ref_key.startswith(ref)]
-        if len(matches) != 1:
-            problems.append(f"{ref_key}: {'no' if not matches else len(matches)} table entries")
-            continue
-        ours, ref, conv = matches[0]
-        our_key = ours + ref_key[len(ref):]
-        if our_key in out:
-            problems.append(f"{our_key}: filled twice, from {source[our_key]} and {ref_key}")
-            continue
-        is_weight = conv is not None and ref_key.endswith("weight")
-        out[our_key], source[our_key] = (conv(value) if is_weight else value.clone()), ref_key
-    for prefix in UNUSED_REFERENCE:
-        if not any(k.startswith(prefix) for k in ref_state):
-            problems.append(f"{prefix}*: listed as unused but not in the reference")
-    our_keys = set(our_keys)
-    problems += [f"{k}: not filled" for k in sorted(our_keys - set(out))]
-    problems += [f"{k}: no such banet_lite key (from {source[k]})" for k in sorted(set(out) - our_keys)]
-    if problems:
-        raise RuntimeError(f"state_dict conversion is not one to one ({len(problems)} problems):\n  "
-                           + "\n  ".join(problems))
-    return out
+from banet_lite.model.reference import ours_from_reference
 
 
 def wrong_conversions(ref_state: dict[str, Tensor], state: dict[str, Tensor]) -> dict[str, dict[str, Tensor]]:
