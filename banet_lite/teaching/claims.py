@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from ..stats import PairedResult
 from .results import compare, runs
 
-
 # The runs the course compares ({sweep: {dataset: epochs}}): the payoff near the plateau of its validation
 # curves (benchmarks/quality.py payoff ...), the module ablation at the budgets of benchmarks/RESULTS.md.
 COURSE_BUDGETS = {"payoff": {"synthetic": 40, "kvasir-seg": 12, "ph2": 15},
