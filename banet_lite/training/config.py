@@ -13,7 +13,6 @@ from dataclasses import asdict, dataclass, field
 from ..errors import ConfigError
 from ..model.banet import make_config, resolve_pretrained
 from ..model.config import training_defaults
-from .distributed import GROUP_TIMEOUT_MIN
 from .schedule import BUDGET_EPOCHS, check_settings, spans_budget
 
 
@@ -48,8 +47,8 @@ class TrainConfig:
     workers: int | None = setting(None, "DataLoader worker processes; None: auto (CUDA: min(4, CPUs per process); "
                                         "CPU: 0)")
     sync_bn: bool = setting(False, "several GPUs: BatchNorm over the global batch (for small per-rank batches)")
-    ddp_timeout_min: float = setting(GROUP_TIMEOUT_MIN, "several processes: minutes a collective waits for a "
-                                                        "missing rank before the run fails (distributed.py)")
+    ddp_timeout_min: float = setting(30.0, "several processes: minutes a collective waits for a missing rank "
+                                           "before the run fails (distributed.py)")
     augment: bool = setting(True, "the paper's augmentation: flips, zoom or crop, rotation by up to 10 degrees")
     aug_strength: float = setting(1.0, "scales every augmentation's range")
     val_fraction: float = setting(0.1, "the validation share of the training images where the split has no val rows")
