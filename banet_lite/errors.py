@@ -43,3 +43,7 @@ class WeightsError(BANetError, ValueError):
 
 class TrainingError(BANetError, FloatingPointError):
     """Training that cannot go on (a non-finite loss); the message names the last good checkpoint."""
+
+
+class CopyError(BANetError, OSError):
+    """A run's file that could not be copied into `copy_to` (training.copies); the run's own files are whole."""

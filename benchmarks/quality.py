@@ -4,6 +4,7 @@
     python benchmarks/quality.py ablation --data-dir ../shared/data/ph2 --seeds 0 1 --epochs 15 --img-size 128
     python benchmarks/quality.py tune     --data-dir ../shared/data/kvasir_seg --epochs 6
     python benchmarks/quality.py payoff   --dataset synthetic --seeds 0 1 2 --epochs 15 --img-size 96 --threads 1
+    python benchmarks/quality.py budget   --data-dir ../shared/data/kvasir_seg --epochs 1000 --budget-min 30 --threads 2
 
 A sweep is a named table of variants; a variant is a preset and the `TrainConfig` fields it changes
 (`SWEEPS` below). Every variant of a sweep trains with one recipe (epochs, input size, batch size,
@@ -64,6 +65,12 @@ SWEEPS: dict[str, dict[str, tuple[str, dict]]] = {  # sweep -> variant -> (prese
         "batch 4": ("lite", {"batch_size": 4}),
         "input 160": ("lite", {"img_size": 160}),
     },
+    # does a time budget's schedule pay off? lite within --budget-min either way: today's poly schedule spans
+    # --epochs and the budget only stops it, the budgeted one spans the budget (TrainConfig.schedule)
+    "budget": {
+        "fixed epochs (today)": ("lite", {"schedule": "epochs"}),
+        "budgeted schedule": ("lite", {"schedule": "budget"}),
+    },
     # does boundary supervision pay off? (notebook 06 reads these runs)
     "payoff": {
         "BA-Net": ("lite", {"edge_pos_weight": 10.0}),
@@ -121,6 +128,7 @@ def train_and_score(cfg: TrainConfig, cases_dir: Path | None = None) -> dict:
     model = build_model(cfg.preset, **(cfg.model_overrides or {}))
     measured = {"params": count_parameters(model), "epochs_trained": len(result.history),
                 "minutes": round(minutes, 2), "stopped_early": result.stopped_early,
+                "final_lr": result.history[-1]["lr"],  # a budgeted schedule ends at 0, a stopped one above
                 "best_val_dice": result.best_score,
                 "val_dice_curve": [round(row["val_dice"], 4) for row in result.history],
                 "n_test": summary["n_images"], **{k: summary[k] for k in METRICS}, "per_image": per_image(rows)}
@@ -143,7 +151,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--img-size", type=int)
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--lr", type=float)
-    parser.add_argument("--budget-min", type=float, help="per run, a safety stop after the epoch in progress")
+    parser.add_argument("--budget-min", type=float, help="per run, TrainConfig.time_budget: a stop after the epoch in "
+                                                         "progress, and the span of the schedule where --epochs would "
+                                                         "not fit in it (schedule=budget, the default)")
     parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="TrainConfig fields for every run")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     parser.add_argument("--runs", default="runs/quality", help="where the runs' checkpoints go")
@@ -157,6 +167,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--variants {unknown}: the {args.sweep} sweep has " + ", ".join(SWEEPS[args.sweep]))
     if args.dataset != "synthetic" and not args.data_dir:
         parser.error("--data-dir is required unless --dataset synthetic")
+    if args.sweep == "budget" and not args.budget_min:
+        parser.error("the budget sweep compares schedules under a time budget: give --budget-min")
     extra = parse_set(args.set)
     dataset = args.dataset or Path(args.data_dir).resolve().name.replace("_", "-")
     data_dir = Path(args.runs) / "synthetic_data" if dataset == "synthetic" else Path(args.data_dir)

@@ -111,3 +111,22 @@ def test_quality_refuses_what_it_cannot_run(tmp_path, monkeypatch, capsys):
         quality.main(["train", "--data-dir", str(tmp_path)])
     assert f"--data-dir {tmp_path}: no split.csv" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()  # refused before anything was written
+
+
+def test_the_budget_sweep_compares_two_real_schedules_and_needs_a_budget(tmp_path, monkeypatch, capsys):
+    """Both variants are TrainConfig settings of the library (schedule="epochs": today's, the budget only
+    stops; "budget": the schedule spans it); without --budget-min there is nothing to compare."""
+    from banet_lite.training.config import TrainConfig
+
+    variants = quality.SWEEPS["budget"]
+    assert {v: o["schedule"] for v, (_, o) in variants.items()} == {"fixed epochs (today)": "epochs",
+                                                                    "budgeted schedule": "budget"}
+    for variant, (_, overrides) in variants.items():
+        cfg = quality.run_config("budget", variant, 0, tmp_path, tmp_path / "run", {"epochs": 1000}, {}, 30)
+        assert isinstance(cfg, TrainConfig) and cfg.schedule == overrides["schedule"]
+        assert cfg.time_budget == 1800 and cfg.resolved().epochs == 1000
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit):
+        quality.main(["budget", "--dataset", "synthetic", "--epochs", "1"])
+    assert "give --budget-min" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()

@@ -192,3 +192,86 @@ def test_fit_on_two_processes_equals_fit_on_one(tmp_path, monkeypatch):
         torch.testing.assert_close(rank0["model"][name], value.detach(), rtol=0, atol=1e-5, msg=name)
         moved += int((value - initial[name]).abs().max() > 1e-3)
     assert moved > 10  # the 2 steps did move the weights, far beyond the tolerance
+
+
+# --------------------------------------------------------------------- the process group, and the wrapping order
+def one_rank_group(store):
+    """A gloo process group of one rank in this process (DDP and SyncBatchNorm need a group to exist);
+    `store`: a new file's path."""
+    import datetime
+
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=0, world_size=1,
+                            timeout=datetime.timedelta(seconds=60))
+
+
+def test_the_process_group_is_destroyed_however_the_run_ends(tmp_path):
+    """fit's frame (distributed.closing_process_group): destroyed after an error (no barrier, which would wait
+    for ranks that may never come) and after a clean run; the group timeout is a setting, in minutes."""
+    import pytest
+    import torch.distributed as dist
+
+    from banet_lite.training import distributed
+    from banet_lite.training.train import TrainConfig
+
+    one_rank_group(tmp_path / "store1")
+    with pytest.raises(FloatingPointError):
+        with distributed.closing_process_group():
+            raise FloatingPointError("a rank's loss went non-finite")
+    assert not dist.is_initialized()
+    one_rank_group(tmp_path / "store2")
+    with distributed.closing_process_group():
+        pass
+    assert not dist.is_initialized()
+    assert TrainConfig().ddp_timeout_min == distributed.GROUP_TIMEOUT_MIN == 30
+
+
+def test_syncbn_then_ddp_then_compile_and_the_steps_train(tmp_path, monkeypatch):
+    """training_module: SyncBatchNorm conversion, the DDP wrapper, then torch.compile (the order PyTorch
+    documents), on a one-rank gloo group. DDP refuses SyncBatchNorm layers on a CPU ("only work with GPU
+    modules"), so the conversion is watched (a spy that records what it converts and returns it as is);
+    DDP and torch.compile run for real, compile on Dynamo's eager backend (no C++ toolchain needed), which
+    traces the DDP-wrapped module as inductor would. Three steps train through it, and the plain model
+    (what checkpoints hold) keeps its own state keys."""
+    import functools
+
+    import torch.distributed as dist
+    from torch import nn
+    from torch._dynamo.utils import counters
+
+    from banet_lite.training.distributed import training_module
+
+    calls = []
+    real_compile, real_ddp = torch.compile, nn.parallel.DistributedDataParallel
+    monkeypatch.setattr(nn.SyncBatchNorm, "convert_sync_batchnorm",
+                        classmethod(lambda cls, module, process_group=None: calls.append(("syncbn", module)) or module))
+    monkeypatch.setattr(nn.parallel, "DistributedDataParallel",
+                        lambda module, **kw: calls.append(("ddp", module)) or real_ddp(module, **kw))
+    monkeypatch.setattr(torch, "compile", lambda module: calls.append(("compile", module)) or functools.partial(
+        real_compile, backend="eager")(module))
+    torch._dynamo.reset()
+    counters.clear()
+    one_rank_group(tmp_path / "store")
+    try:
+        torch.manual_seed(0)
+        model = bl.build_model("tiny")
+        keys = list(model.state_dict())
+        module = training_module(model, torch.device("cpu"), world=2, sync_bn=True, compile=True)
+        assert [what for what, _ in calls] == ["syncbn", "ddp", "compile"]
+        assert calls[0][1] is model and calls[1][1] is model  # SyncBN on the plain model, DDP around it ...
+        assert isinstance(calls[2][1], real_ddp) and module._orig_mod is calls[2][1]  # ... compiled last
+        assert list(model.state_dict()) == keys
+        images, masks = global_batch()
+        before = [p.detach().clone() for p in model.parameters()]
+        optimizer, loss_fn = torch.optim.Adam(model.parameters(), lr=1e-3), bl.JointLoss()
+        for _ in range(3):
+            total, _ = loss_fn(module(images), masks)
+            optimizer.zero_grad()
+            total.backward()
+            optimizer.step()
+        assert torch.isfinite(total) and sum(not torch.equal(a, p) for a, p in zip(before, model.parameters())) > 10
+        assert counters["stats"]["unique_graphs"] >= 1  # Dynamo did trace the network (no silent fallback)
+    finally:
+        dist.destroy_process_group()
+        torch._dynamo.reset()

@@ -8,7 +8,8 @@ A checkpoint is a dict of plain types and tensors, so it loads with `torch.load(
     img_size     the input size it was trained at (evaluation resizes to it)
     train_config the run's TrainConfig as a dict (seed and val_fraction rebuild its split)
     optimizer, scheduler, scaler, epoch, best_score, history, rng: what an exact resume needs
-                 (last.pt only: best.pt keeps the weights, not the optimizer's state)
+                 (last.pt only: best.pt keeps the weights, not the optimizer's state; the scheduler's
+                 state holds the schedule's plan, schedule.py)
 
 `fit` writes them through `save_epoch` (best.pt when validation improves; last.pt every `checkpoint_every`
 epochs and when the run ends) and `save_checkpoint` (torch.save to a local temporary file, then one copy
@@ -113,8 +114,9 @@ def weights_state(run, epoch: int) -> dict:
 
 
 def resume(run, path: str | os.PathLike) -> None:
-    """Put a freshly set-up run back into the state `last.pt` at `path` holds."""
-    ckpt = load_checkpoint(path, map_location=run.device)
+    """Put a freshly set-up run back into the state `last.pt` at `path` holds. Loaded onto the CPU: each
+    `load_state_dict` places its state where its owner keeps it (Adam's `step` counts: optimizer.py)."""
+    ckpt = load_checkpoint(path, map_location="cpu")
     if "optimizer" not in ckpt:
         raise CheckpointError(f"{path}: holds the weights only (a best.pt); resume from the run's last.pt")
     run.model.load_state_dict(ckpt["model"])

@@ -2,25 +2,25 @@
 
 The recipe (reference implementation): Adam, no weight decay, and a poly schedule
 
-    lr_t = lr * (1 - t / T) ^ 0.9          t = step, T = epochs * steps per epoch
+    lr_t = lr * (1 - t / T) ^ 0.9          t = step, T = epochs (or what a time budget allows) * steps per epoch
 
-on the joint loss (losses.py). Every epoch ends with a validation pass; `best.pt` keeps the
-model with the highest validation Dice, `last.pt` the latest state, `history.csv` one row per
-epoch. Validation comes from the training split (a seeded tenth): the test split is never seen
-here, so the test figures reported by `evaluate` are honest.
+on the joint loss (losses.py; the schedule: schedule.py). Every epoch ends with a validation pass; `best.pt`
+keeps the model with the highest validation Dice, `last.pt` the latest state (every `checkpoint_every`
+epochs and at every stop), `history.csv` one row per epoch. Validation comes from the training split (a
+seeded tenth): the test split is never seen here, so the test figures reported by `evaluate` are honest.
 
-Resuming is exact: shuffling uses a generator seeded by (seed, epoch), augmentation draws from
-(seed, epoch, index) (data/datasets.py), and the checkpoint holds model, optimizer, scheduler, AMP
-scaler, epoch, best score and RNG states. Training 4 epochs equals training 2, stopping and
-resuming for 2 more (bit for bit on a CPU; on a GPU cuDNN's autotuned kernels may differ in the
-last bits).
+Resuming is exact: shuffling uses a generator seeded by (seed, epoch), augmentation draws from (seed,
+epoch, index) (data/datasets.py), and the checkpoint holds model, optimizer, scheduler (with the
+schedule's plan), AMP scaler, epoch, best score and RNG states. Training 4 epochs equals training 2,
+stopping and resuming for 2 more: bit for bit on a CPU; on a GPU, where some kernels (bilinear
+upsampling's backward, cuDNN's autotuned ones) sum in no fixed order, up to that noise.
 
 Backbone weights: `pretrained="auto"` starts the `paper` preset from torchvision's ImageNet
 ResNet-50 (the paper's and the reference's setting) and the other presets from random weights;
 "imagenet", a URL or a local `.pth` file ask for weights explicitly (model.py, backbone.py).
 
-On a GPU: channels_last, `cudnn.benchmark`, and mixed precision (`amp_settings`): bfloat16 where
-the GPU computes it natively (compute capability 8.0+), float16 with a GradScaler below (a T4).
+On a GPU: channels_last, `cudnn.benchmark`, mixed precision (`amp_settings`: bfloat16 from compute
+capability 8.0, float16 with a GradScaler below), fused Adam, no host read inside a step (optimizer.py).
 On a CPU: channels_last, bfloat16 autocast where the CPU computes it natively (lite, paper), and
 for paper the CPU fast path (`use_cpu_fast_path`: wide convolutions' weight gradients as matrix
 products, Adam's fused kernel).
@@ -50,10 +50,14 @@ from ..model.backbone import describe_weights, fetch_imagenet_weights, load_pret
 from ..model.banet import build_model
 from ..model.losses import JointLoss, joint_loss_for
 from ..utils import resolve_device, seed_everything
+from . import schedule
 from .checkpoint import resume, save_epoch
 from .config import TrainConfig, resolve_workers
-from .distributed import barrier, broadcast, distributed_setup, distributed_teardown
+from .copies import RunCopies
+from .distributed import barrier, broadcast, closing_process_group, distributed_setup, training_module
+from .optimizer import adam
 from .precision import SkippedSteps, amp_settings, check_skipped
+from .schedule import PolySchedule, poly_lr, steps_per_epoch  # noqa: F401 (poly_lr: bl.train.poly_lr)
 from .step import dice_sum, train_step
 from .weight_grad import gemm_weight_grads
 
@@ -92,21 +96,6 @@ def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset]:
                                    difficulty=cfg.synthetic_difficulty, augment=cfg.augment)
     val = bdata.SyntheticLesions(n_val, cfg.img_size, seed=cfg.seed + 1_000, difficulty=cfg.synthetic_difficulty)
     return train, val
-
-
-# ------------------------------------------------------------------- schedule
-def steps_per_epoch(n_train: int, batch_size: int, world: int = 1) -> tuple[int, bool]:
-    """(optimiser steps per epoch, whether the last incomplete batch is dropped) for `n_train` images over
-    `world` processes: a last incomplete batch is dropped when a process has more than one batch, so that
-    BatchNorm never sees a lone image; the poly schedule's T is epochs times these steps."""
-    per_rank = math.ceil(n_train / world)  # DistributedSampler pads to equal shards
-    drop_last = per_rank > batch_size
-    return (per_rank // batch_size if drop_last else math.ceil(per_rank / batch_size)), drop_last
-
-
-def poly_lr(step: int, total_steps: int, power: float = 0.9) -> float:
-    """The poly schedule's factor lr_t / lr = (1 - t / T)^power; 0 from step T on."""
-    return max(0.0, 1 - step / total_steps) ** power
 
 
 # ------------------------------------------------------------------------- fit
@@ -148,6 +137,11 @@ class Run:
     def last_path(self) -> Path:
         return self.out / "last.pt"
 
+    @property
+    def schedule(self) -> PolySchedule:
+        """The learning-rate schedule and its plan (schedule.py); its state is the scheduler's."""
+        return self.scheduler.lr_lambdas[0]
+
 
 def _load_backbone_weights(model: nn.Module, cfg: TrainConfig, main: bool, world: int) -> None:
     depth = model.backbone.depth
@@ -166,7 +160,7 @@ def setup(cfg: TrainConfig) -> Run:
     """Devices, processes, data, model, optimizer, schedule and precision; the resumed state if asked."""
     device = resolve_device(cfg.device)
     cfg = replace(cfg, workers=resolve_workers(cfg.workers, device.type))  # None (auto) -> a number
-    rank, world = distributed_setup(device)
+    rank, world = distributed_setup(device, cfg.ddp_timeout_min)
     if device.type == "cuda" and world > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))  # set by distributed_setup
     main, out = rank == 0, Path(cfg.out)
@@ -187,10 +181,9 @@ def setup(cfg: TrainConfig) -> Run:
     model = model.to(device, memory_format=memory_format)
 
     steps, drop_last = steps_per_epoch(len(train_set), cfg.batch_size, world)
-    total_steps = cfg.epochs * steps
-    fast = use_cpu_fast_path(device.type, cfg)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fast or None)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda t: poly_lr(t, total_steps, cfg.poly_power))
+    # fused on CUDA: no host read per step (optimizer.py)
+    optimizer = adam(model.parameters(), cfg.lr, cfg.weight_decay, device.type, use_cpu_fast_path(device.type, cfg))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, PolySchedule(steps, cfg.epochs, cfg.poly_power))
     capability = torch.cuda.get_device_capability(device) if device.type == "cuda" else None
     amp_dtype, use_scaler = amp_settings(device.type, cfg.amp, capability, preset=cfg.preset)
     use_amp = amp_dtype is not None
@@ -211,16 +204,11 @@ def setup(cfg: TrainConfig) -> Run:
               skips=SkippedSteps(device) if use_scaler else None)
     if cfg.resume:
         resume(run, cfg.resume)
-    if cfg.compile:
-        run.train_model = torch.compile(model)
-    if world > 1:
-        if cfg.sync_bn:  # BatchNorm statistics over the global batch, not each rank's few images
-            run.train_model = nn.SyncBatchNorm.convert_sync_batchnorm(run.train_model)
-        # An ablation can leave modules out of the forward pass (no IA and no deep supervision: the edge
-        # branch); DDP must then look for parameters without gradients, which costs a pass per step.
-        run.train_model = nn.parallel.DistributedDataParallel(
-            run.train_model, device_ids=[device.index] if device.type == "cuda" else None,
-            find_unused_parameters=any(v is False for v in cfg.model_overrides.values()))
+    # SyncBatchNorm, DDP, then torch.compile (distributed.py). An ablation can leave modules out of the
+    # forward pass (no IA and no deep supervision: the edge branch); DDP must then look for parameters
+    # without gradients, which costs a pass per step.
+    run.train_model = training_module(model, device, world, cfg.sync_bn, cfg.compile,
+                                      find_unused_parameters=any(v is False for v in cfg.model_overrides.values()))
     if cfg.workers > 0 and hasattr(train_set, "preload"):
         # Each epoch's DataLoader starts fresh worker processes, and a cache filled inside a worker dies
         # with it: decode everything once here (in parallel), so that every worker starts with it.
@@ -246,7 +234,7 @@ def train_one_epoch(run: Run, epoch: int) -> dict[str, float]:
     if run.skips is not None:
         run.skips.new_epoch()
     started, sums, n_seen = time.perf_counter(), {}, 0
-    bar = _progress(loader, run.main and cfg.progress, f"epoch {epoch + 1}/{cfg.epochs}")
+    bar = _progress(loader, run.main and cfg.progress, f"epoch {epoch + 1}/{run.schedule.planned_epochs}")
     with gemm_weight_grads(run.model, enabled=use_cpu_fast_path(device.type, cfg)):
         for step, (images, masks) in enumerate(bar, 1):
             _train_step(run, images, masks, sums)
@@ -339,46 +327,59 @@ def evaluate_loss(model: nn.Module, dataset: Dataset, loss_fn: JointLoss, device
 
 def fit(cfg: TrainConfig) -> FitResult:
     """Train `cfg` (see TrainConfig): epochs of training and validation, checkpoints after each."""
-    run = setup(cfg.resolved())
-    cfg, started, stopped_early = run.cfg, time.perf_counter(), None
-    for epoch in range(run.start_epoch, cfg.epochs):
-        epoch_start = time.perf_counter()
-        train = train_one_epoch(run, epoch)
-        # validation on rank 0, then every rank learns the score
-        val = evaluate_loss(run.model, run.val_set, run.loss_fn, run.device, cfg.batch_size, run.memory_format,
-                            run.amp_dtype) if run.main else {}
-        row = {"epoch": epoch + 1, **{k: v for k, v in train.items() if k != "train_images_per_s"},
-               **{f"val_{k}": v for k, v in val.items()}, "lr": run.optimizer.param_groups[0]["lr"],
-               "seconds": time.perf_counter() - epoch_start, "train_images_per_s": train["train_images_per_s"]}
-        run.history.append(row)
-        score = broadcast(val.get("dice", 0.0), run.device, run.world)
-        stopped_early = _stop_reason(cfg, run, epoch, time.perf_counter() - started + row["seconds"])
-        if broadcast(float(bool(stopped_early)), run.device, run.world):  # rank 0's clock decides for all
-            stopped_early = stopped_early or "stopped with rank 0"
-        else:
-            stopped_early = None
-        if run.main:  # last.pt every checkpoint_every epochs, and always when the run ends
-            ends = stopped_early is not None or epoch + 1 == cfg.epochs
-            save_epoch(run, epoch + 1, score, last=ends or (epoch + 1) % cfg.checkpoint_every == 0)
-            if cfg.progress:
-                print(f"epoch {epoch + 1}: train loss {row['train_loss']:.4f}  val loss {val['loss']:.4f}  "
-                      f"val Dice {val['dice']:.4f}  ({row['seconds']:.1f}s)")
-        if stopped_early:
-            if run.main and cfg.progress and "budget" in stopped_early:
-                print(stopped_early)
-            break
-    distributed_teardown(run.world)
+    with closing_process_group():  # several processes: the group is destroyed however the run ends
+        return _epochs(setup(cfg.resolved()))
+
+
+def _epochs(run: Run) -> FitResult:
+    """The run's epochs, each: train, validate, let the schedule plan (or stop) on the time spent, write."""
+    cfg, stopped_early, mark = run.cfg, None, schedule.clock()
+    end = cfg.epochs if run.start_epoch < run.schedule.planned_epochs else run.start_epoch  # a schedule's end
+    with RunCopies(run.out, cfg.copy_to if run.main else None) as copies:
+        for epoch in range(run.start_epoch, end):
+            epoch_start = time.perf_counter()
+            train = train_one_epoch(run, epoch)
+            # validation on rank 0, then every rank learns the score
+            val = evaluate_loss(run.model, run.val_set, run.loss_fn, run.device, cfg.batch_size,
+                                run.memory_format, run.amp_dtype) if run.main else {}
+            row = {"epoch": epoch + 1, **{k: v for k, v in train.items() if k != "train_images_per_s"},
+                   **{f"val_{k}": v for k, v in val.items()}, "lr": run.optimizer.param_groups[0]["lr"],
+                   "seconds": time.perf_counter() - epoch_start, "train_images_per_s": train["train_images_per_s"]}
+            run.history.append(row)
+            score = broadcast(val.get("dice", 0.0), run.device, run.world)
+            # the time since the last epoch ended (its checkpoint writes included), rank 0's for every rank
+            now = schedule.clock()
+            seconds, mark = broadcast(now - mark, run.device, run.world), now
+            stopped_early = _stop_reason(cfg, run, epoch, seconds)
+            if broadcast(float(bool(stopped_early)), run.device, run.world):  # rank 0's clock decides for all
+                stopped_early = stopped_early or "stopped with rank 0"
+            else:
+                stopped_early = None
+            if run.main:  # last.pt every checkpoint_every epochs, and always when the run ends
+                last = stopped_early is not None or epoch + 1 == cfg.epochs or (epoch + 1) % cfg.checkpoint_every == 0
+                save_epoch(run, epoch + 1, score, last=last)
+                if last:
+                    copies.submit()  # copy_to: a copy of the run's files, in the background (copies.py)
+                if cfg.progress:
+                    print(f"epoch {epoch + 1}: train loss {row['train_loss']:.4f}  val loss {val['loss']:.4f}  "
+                          f"val Dice {val['dice']:.4f}  ({row['seconds']:.1f}s)")
+            if stopped_early:
+                if run.main and cfg.progress and "budget" in stopped_early:
+                    print(stopped_early)
+                break
     return FitResult(run.model, run.history, run.best_path, run.last_path, run.best_score, stopped_early)
 
 
-def _stop_reason(cfg: TrainConfig, run: Run, epoch: int, projected: float) -> str | None:
-    """Why to stop after `epoch` before the last one (stop_after, or a time budget the next epoch would pass)."""
+def _stop_reason(cfg: TrainConfig, run: Run, epoch: int, seconds: float) -> str | None:
+    """Why to stop after `epoch` (which took `seconds`) before the last one: the time budget (the schedule
+    counts the epoch and plans, schedule.py), or stop_after."""
+    budget = run.schedule.epoch_done(epoch + 1, seconds, cfg)
     if epoch + 1 >= cfg.epochs:
         return None
+    if budget:
+        return budget
     if cfg.stop_after is not None and epoch + 1 - run.start_epoch >= cfg.stop_after:
         return f"stopped after {cfg.stop_after} epoch(s) as asked; resume from {run.last_path}"
-    if cfg.time_budget is not None and projected > cfg.time_budget:
-        return f"time budget of {cfg.time_budget:.0f}s reached after epoch {epoch + 1}"
     return None
 
 
