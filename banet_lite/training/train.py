@@ -54,6 +54,8 @@ from .checkpoint import resume, save_epoch
 from .config import TrainConfig, resolve_workers
 from .distributed import barrier, broadcast, distributed_setup, distributed_teardown
 from .precision import SkippedSteps, amp_settings, check_skipped
+from .progress import end_line, epoch_bar, epoch_line
+from .run_folder import run_log
 from .step import dice_sum, train_step
 from .weight_grad import gemm_weight_grads
 
@@ -80,12 +82,13 @@ class FitResult:
 
 # ------------------------------------------------------------------------- data
 def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset]:
-    """(train, validation) datasets; the whole folder is validated before anything trains."""
+    """(train, validation) datasets; the whole folder is checked (data/checks.py) before anything trains."""
     if cfg.data_dir or cfg.dataset:
-        splits = bdata.load_splits(bdata.resolve_data(cfg.dataset, cfg.data_dir), cfg.seed, cfg.val_fraction)
+        splits = bdata.load_splits(bdata.resolve_data(cfg.dataset, cfg.data_dir), cfg.seed, cfg.val_fraction,
+                                   foreground=cfg.foreground)
         train = bdata.FolderDataset(splits["train"], cfg.img_size, augment=cfg.augment, seed=cfg.seed,
-                                    aug_strength=cfg.aug_strength)
-        val = bdata.FolderDataset(splits["val"], cfg.img_size, augment=False, seed=cfg.seed)
+                                    aug_strength=cfg.aug_strength, foreground=cfg.foreground)
+        val = bdata.FolderDataset(splits["val"], cfg.img_size, augment=False, seed=cfg.seed, foreground=cfg.foreground)
         return train, val
     n_val = max(4, cfg.synthetic_train // 4)
     train = bdata.SyntheticLesions(cfg.synthetic_train, cfg.img_size, seed=cfg.seed,
@@ -246,7 +249,7 @@ def train_one_epoch(run: Run, epoch: int) -> dict[str, float]:
     if run.skips is not None:
         run.skips.new_epoch()
     started, sums, n_seen = time.perf_counter(), {}, 0
-    bar = _progress(loader, run.main and cfg.progress, f"epoch {epoch + 1}/{cfg.epochs}")
+    bar = epoch_bar(loader, run.main and cfg.progress, f"epoch {epoch + 1}/{cfg.epochs}")
     with gemm_weight_grads(run.model, enabled=use_cpu_fast_path(device.type, cfg)):
         for step, (images, masks) in enumerate(bar, 1):
             _train_step(run, images, masks, sums)
@@ -338,7 +341,18 @@ def evaluate_loss(model: nn.Module, dataset: Dataset, loss_fn: JointLoss, device
 
 
 def fit(cfg: TrainConfig) -> FitResult:
-    """Train `cfg` (see TrainConfig): epochs of training and validation, checkpoints after each."""
+    """Train `cfg` (see TrainConfig): epochs of training and validation, checkpoints after each. Every setting and
+    the output folder are checked first; what the run prints is kept in `<out>/run.log` too (run_folder.py)."""
+    cfg = cfg.resolved()
+    with run_log(cfg) as main:  # rank 0 prints the settings and keeps every printed line
+        result = _fit(cfg)
+        if main:
+            print(end_line(result, Path(cfg.out)))
+    return result
+
+
+def _fit(cfg: TrainConfig) -> FitResult:
+    """`fit`'s epochs, on a checked config."""
     run = setup(cfg.resolved())
     cfg, started, stopped_early = run.cfg, time.perf_counter(), None
     for epoch in range(run.start_epoch, cfg.epochs):
@@ -360,11 +374,9 @@ def fit(cfg: TrainConfig) -> FitResult:
         if run.main:  # last.pt every checkpoint_every epochs, and always when the run ends
             ends = stopped_early is not None or epoch + 1 == cfg.epochs
             save_epoch(run, epoch + 1, score, last=ends or (epoch + 1) % cfg.checkpoint_every == 0)
-            if cfg.progress:
-                print(f"epoch {epoch + 1}: train loss {row['train_loss']:.4f}  val loss {val['loss']:.4f}  "
-                      f"val Dice {val['dice']:.4f}  ({row['seconds']:.1f}s)")
+            print(epoch_line(cfg, row, run.start_epoch, time.perf_counter() - started))  # with or without bars
         if stopped_early:
-            if run.main and cfg.progress and "budget" in stopped_early:
+            if run.main:
                 print(stopped_early)
             break
     distributed_teardown(run.world)
@@ -385,13 +397,3 @@ def _stop_reason(cfg: TrainConfig, run: Run, epoch: int, projected: float) -> st
 def read_history(path: str | os.PathLike) -> list[dict]:
     """history.csv back as rows: the epoch an int, every other column a float."""
     return [{k: int(v) if k == "epoch" else float(v) for k, v in row.items()} for row in read_csv(path)]
-
-
-def _progress(loader, enabled: bool, desc: str):
-    if not enabled:
-        return loader
-    from tqdm.auto import tqdm
-
-    # iter() here, once: a tqdm that iterated the loader itself would draw a second shuffle from the
-    # seeded generator, and a run with a progress bar would then differ from one without.
-    return tqdm(iter(loader), total=len(loader), desc=desc, leave=False, dynamic_ncols=True)
