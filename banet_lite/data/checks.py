@@ -10,7 +10,7 @@ evaluation, so that a bad folder costs one line, not an epoch, and never a silen
     check_data(root)        all of it as a report (`DataReport`) that lists every problem, not only the first
 
 Each file is decoded once (images at 1/8 scale for JPEGs: every byte is still read; masks in full, for
-their values): a few ms per pair, about 10 s for a thousand Kvasir-SEG pairs on one core.
+their values): a few ms per pair; `check-data` on the 1000 pairs of Kvasir-SEG took 6 s on a busy 2-core machine.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
-from ..errors import BANetError, ConfigError, OutputError
+from ..errors import BANetError, ConfigError, OutputError, TrainingError
 from ..files import check_writable, reason
 from .progress import EPOCH_LINE_START, settings_line
 
@@ -99,13 +99,16 @@ class _Tee:
         except OSError as exc:
             raise OutputError(f"{self.path}: cannot write ({reason(exc)})") from exc
 
-    def note(self, line: str) -> None:
-        """A last line (an error, an interruption), if the log was begun; never raises over that error."""
+    def note(self, line: str, begin: bool = False) -> None:
+        """A last line (an error, an interruption) if the log was begun, or with `begin` in any case (an error of a
+        run under way: disk full, a non-finite loss); never raises over the error it reports."""
         try:
+            if self.log is None and begin:
+                self._append("".join(self.pending), opening=True)
             if self.log is not None:
                 self.log.write(line + "\n")
                 self.log.close()
-        except OSError:
+        except (OSError, OutputError):
             pass
 
     def flush(self) -> None:
@@ -142,8 +145,8 @@ def run_log(cfg):
     except KeyboardInterrupt:
         tee.note(interrupted_note(cfg.out))
         raise
-    except BANetError as exc:
-        tee.note(f"error: {exc}")
+    except BANetError as exc:  # a check's refusal leaves no log; a failure of the run under way is logged
+        tee.note(f"error: {exc}", begin=isinstance(exc, (OutputError, TrainingError)))
         raise
     finally:
         sys.stdout = stdout
