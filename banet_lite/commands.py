@@ -84,7 +84,7 @@ def predict(args) -> None:
     kinds = [f"<stem>{OUTPUT_SUFFIXES['mask']} (0/255)", f"<stem>{OUTPUT_SUFFIXES['overlay']}"]
     if args.probabilities:
         kinds.append(f"<stem>{OUTPUT_SUFFIXES['probability']} (foreground probability, 16-bit: p = value / 65535)")
-    print(f"wrote {len(written)} image(s)' {', '.join(kinds)} to {args.output}")
+    print(f"wrote {', '.join(kinds)} for {len(written)} image(s) to {args.output}")
 
 
 def synth(args) -> None:
