@@ -123,12 +123,13 @@ def check_results_folder(out: Path, summary: dict, overwrite: bool = False) -> N
 
 def evaluate(checkpoint: str | os.PathLike, data_dir: str | os.PathLike, split: str | None = None,
              img_size: int | None = None, out_dir: str | os.PathLike | None = None, device: str = "auto",
-             progress: bool = True, foreground: int | None = None, overwrite: bool = False,
+             progress: bool = True, foreground: int | None = None, overwrite: bool = True,
              show: Callable[[dict], None] | None = None) -> tuple[list[dict], dict]:
     """Per-image metrics and their summary for a folder or one split of it (module docstring: which images,
     where the results go). The folder is checked before any inference, as training checks it; `foreground`
     (default: the checkpoint's run's) names the lesion's value in label masks. `show(summary)` is called
-    before anything is written (the CLI prints it there); `overwrite` replaces another evaluation's results."""
+    before anything is written (the CLI prints it there). `overwrite=False` (the CLI's default, unless
+    `--overwrite`) refuses to replace another evaluation's results; from Python, results go where told."""
     model, ckpt = load_model(checkpoint, device)
     img_size = checked_img_size(img_size, ckpt, model)
     train_cfg = ckpt.get("train_config") or {}
@@ -209,11 +210,13 @@ def prediction_targets(images: list[Path], src: Path, out: Path, probabilities: 
 
 def predict(checkpoint: str | os.PathLike, input_dir: str | os.PathLike, output_dir: str | os.PathLike,
             img_size: int | None = None, device: str = "auto", progress: bool = True, probabilities: bool = False,
-            overwrite: bool = False) -> list[Path]:
+            overwrite: bool = True) -> list[Path]:
     """Segment an image, or every image in a folder; per image `<stem>_mask.png` (0/255, the image's size),
     `<stem>_overlay.png` and, with `probabilities`, `<stem>_prob.png`: the foreground probability as a 16-bit
     grayscale PNG, p = value / 65535. Returns the mask paths. Everything is checked before the first image is
-    segmented (`predict_inputs`, `prediction_targets`, the output folder writable)."""
+    segmented (`predict_inputs`, `prediction_targets`, the output folder writable). `overwrite=False` (the CLI's
+    default, unless `--overwrite`) refuses to replace files an earlier prediction wrote; an input file is
+    never replaced, and the output folder is never the input folder or inside it."""
     from .teaching.overlay import overlay  # numpy only: no plotting stack
 
     model, ckpt = load_model(checkpoint, device)
