@@ -14,12 +14,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+import textwrap
 
 from . import __version__
 from .data.downloads import DATASETS
 from .errors import BANetError
 from .model.config import ABLATIONS, BANetConfig
 from .training.config import TrainConfig
+from .training.resuming import RESUME_MAY_CHANGE
 
 # TrainConfig fields whose flag differs from --<field-name>
 FLAG_NAMES = {"model_overrides": "model"}
@@ -35,13 +37,15 @@ EXAMPLES = """examples (a laptop's CPU; README.md, "Quick start"):
   python -m banet_lite train --help                           # every training setting and its default
 """
 
-TRAIN_NOTES = """A new run refuses an --out that holds another run (best.pt, last.pt or history.csv) unless
---overwrite is given (the old run's files are then removed first). --resume PATH continues the run in
-PATH with the settings its checkpoint records (preset, data, image size, epochs, recipe); a flag that
-contradicts them is an error. Only the session's settings may be given again: --device, --workers,
---progress, --time-budget, --stop-after, --checkpoint-every, --compile, --amp, --channels-last,
---cpu-fast-path, --sync-bn, --out (default: the checkpoint's folder). Every run appends what it prints
-to run.log in its folder."""
+TRAIN_NOTES = textwrap.fill(
+    "A new run refuses an --out that holds another run (best.pt, last.pt or history.csv) unless --overwrite is "
+    "given (the old run's files are then removed first). --resume PATH continues the run in PATH with the settings "
+    "its checkpoint records (preset, data, image size, epochs, recipe); a flag that contradicts them is an error. "
+    "Only the session's settings may be given again: "
+    + ", ".join("--" + name.replace("_", "-") for name in RESUME_MAY_CHANGE if name not in ("resume", "out"))
+    + ", and --out (default: the checkpoint's folder). Settings are checked before any work (one error line, exit "
+    "code 2), then the data (check-data's checks). Each epoch prints one line, with or without progress bars, and "
+    "every run appends what it prints to run.log in its folder.", 100)
 
 
 def ablation_flag(switch: str) -> str:

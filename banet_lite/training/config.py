@@ -63,7 +63,7 @@ class TrainConfig:
     time_budget: float | None = setting(None, "seconds; stops after the epoch in progress")
     stop_after: int | None = setting(None, "end this run after N epochs; the schedule still spans `epochs`")
     checkpoint_every: int = setting(1, "epochs between last.pt writes; also written at the end and at an early stop")
-    progress: bool = setting(True, "progress bars")
+    progress: bool = setting(True, "progress bars (one line per epoch is printed either way)")
     model_overrides: dict = field(default_factory=dict, metadata={"help": "BANetConfig fields to change, e.g. "
                                                                           "--model use_aspp=false reduce_dim=16"})
 
