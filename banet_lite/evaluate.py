@@ -225,6 +225,8 @@ def predict(checkpoint: str | os.PathLike, input_dir: str | os.PathLike, output_
     images = predict_inputs(src)
     targets = prediction_targets(images, src, out, probabilities, overwrite)
     check_writable(out)
+    for path in images:  # every image decodes (JPEGs at 1/8 scale), or one line before anything is written
+        bdata.load_image(path, draft_size=1)
     make_folder(out)
     for path, target in tqdm(list(zip(images, targets)), desc="predict", disable=not progress, leave=False):
         image = bdata.load_image(path)

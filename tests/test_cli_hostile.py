@@ -528,3 +528,13 @@ def test_mask_values_rule():
     for values, lossy in (([0, 1, 2], False), ([0, 100], False), ([0, 128, 255], False), ([0, 100], True),
                           ([0, 4, 250], False)):
         assert "--foreground" in problem(values, [10] * len(values), lossy), values
+
+
+def test_predict_with_a_broken_image_is_one_line_before_anything_is_written(trained, tmp_path, capsys):
+    data, run = trained
+    images = Path(shutil.copytree(data / "images", tmp_path / "images"))
+    victim = sorted(images.glob("*.png"))[5]
+    victim.write_bytes(victim.read_bytes()[:60])  # cut short
+    refused(capsys, ["predict", "--checkpoint", run / "best.pt", "--input", images, "--output", tmp_path / "pred",
+                     "--device", "cpu"], images, needle=victim.name)
+    assert not (tmp_path / "pred").exists()
