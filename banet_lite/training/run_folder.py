@@ -119,8 +119,8 @@ class _Tee:
 
 
 def _header(cfg) -> str:
-    command = (" ".join(["python -m banet_lite", *map(shlex.quote, sys.argv[1:])])
-               if sys.argv and sys.argv[0].endswith("__main__.py") else "fit() from Python")
+    cli = bool(sys.argv) and Path(sys.argv[0]).parts[-2:] == ("banet_lite", "__main__.py")
+    command = " ".join(["python -m banet_lite", *map(shlex.quote, sys.argv[1:])]) if cli else "fit() from Python"
     from .. import __version__
 
     return (f"# {time.strftime('%Y-%m-%d %H:%M:%S')}, banet-lite {__version__}: {command}\n"
