@@ -8,21 +8,19 @@
 
 import importlib
 
-from .model.aspp import ASPP
-from .model.backbone import DilatedResNet, load_pretrained_backbone
-from .model.banet import BANet, SegmentationOutput, build_model, count_parameters
-from .model.cff import CrossFeatureFusion
-from .model.config import PRESETS, BANetConfig, get_config
-from .model.decoder import Decoder
-from .model.losses import JointLoss, edge_target
-from .model.mtl import InteractiveAttention, MiniMTL
-from .model.pee import PyramidEdgeExtraction
-from .model.unet import UNet
-from .teaching.course import course_model
-from .teaching.expect import expect
-from .utils import default_device, seed_everything
-
 __version__ = "0.1.0"
+
+# Every public name loads on first use: `import banet_lite` itself imports nothing heavy, so that
+# `python -m banet_lite --help` answers at once (torch is imported when a command runs, not before).
+_PUBLIC_NAMES = {
+    "ASPP": "model.aspp", "DilatedResNet": "model.backbone", "load_pretrained_backbone": "model.backbone",
+    **dict.fromkeys(("BANet", "SegmentationOutput", "build_model", "count_parameters"), "model.banet"),
+    "CrossFeatureFusion": "model.cff", **dict.fromkeys(("PRESETS", "BANetConfig", "get_config"), "model.config"),
+    "Decoder": "model.decoder", "JointLoss": "model.losses", "edge_target": "model.losses",
+    "InteractiveAttention": "model.mtl", "MiniMTL": "model.mtl", "PyramidEdgeExtraction": "model.pee",
+    "UNet": "model.unet", "course_model": "teaching.course", "expect": "teaching.expect",
+    "default_device": "utils", "seed_everything": "utils",
+}
 
 # The package has four rooms: model/ (the network and its loss), training/ (fit and what it needs), teaching/
 # (explorers, plots, the diagram, exercises, the course model) and data/; metrics and evaluate sit at the top.
@@ -43,11 +41,16 @@ def __getattr__(name: str):
         module = importlib.import_module(f".{_PUBLIC_MODULES[name]}", __name__)
         globals()[name] = module  # found directly from now on
         return module
+    if name in _PUBLIC_NAMES:
+        value = getattr(importlib.import_module(f".{_PUBLIC_NAMES[name]}", __name__), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_PUBLIC_MODULES))
+    return sorted(set(globals()) | set(_PUBLIC_MODULES) | set(_PUBLIC_NAMES))
+
 
 __all__ = [
     "claims", "data", "evaluate", "metrics", "results", "stats", "train", "viz",

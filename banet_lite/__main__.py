@@ -1,26 +1,51 @@
-"""The command line: `python -m banet_lite {synth,train,evaluate,predict,download,diagram} ...`.
+"""The command line: `python -m banet_lite {check-data,train,evaluate,predict,synth,download,diagram} ...`.
 
 A thin front door onto the same functions the notebooks call. `train` takes every `TrainConfig`
 field as a flag, generated from the dataclass (`--batch-size 4`, `--amp/--no-amp`, `--model use_aspp=false`),
-plus one `--no-<switch>` flag per ablation switch of the config. Errors in the user's input (a bad
-file, a missing folder, an impossible option) are `BANetError`s: they end with one line on stderr
-and exit code 2. Anything else is a bug and keeps its traceback.
+plus one `--no-<switch>` flag per ablation switch of the config; every default is the dataclass's.
+Errors in the user's input (a bad file, a missing folder, an impossible option, a folder that cannot be
+written) are `BANetError`s: they end with one line on stderr and exit code 2, before any work where they
+can be known before it. Anything else is a bug and keeps its traceback. Nothing is overwritten unless
+asked (`--overwrite`). Only the modules of the command that runs are imported: `--help` needs no torch.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import os
 import sys
+import textwrap
 
-from . import data as bdata
-from .errors import BANetError, ConfigError
+from . import __version__
+from .data.downloads import DATASETS
+from .errors import BANetError
 from .model.config import ABLATIONS, BANetConfig
+from .training.config import TrainConfig
+from .training.resuming import RESUME_MAY_CHANGE
 
 # TrainConfig fields whose flag differs from --<field-name>
 FLAG_NAMES = {"model_overrides": "model"}
+DEFAULTS = TrainConfig()  # the one set of defaults: check-data, evaluate and predict take theirs from it too
+
+EXAMPLES = """examples (a laptop's CPU; README.md, "Quick start"):
+  python -m banet_lite check-data data/synthetic             # pairs, sizes, mask values, empty masks, splits
+  python -m banet_lite train --data-dir data/synthetic --out runs/quickstart --epochs 40
+  python -m banet_lite train --resume runs/quickstart/last.pt # continue a run with its own settings
+  python -m banet_lite evaluate --checkpoint runs/quickstart/best.pt --data-dir data/synthetic
+  python -m banet_lite predict --checkpoint runs/quickstart/best.pt --input data/synthetic/images \\
+      --output runs/quickstart/predictions --probabilities
+  python -m banet_lite train --help                           # every training setting and its default
+"""
+
+TRAIN_NOTES = textwrap.fill(
+    "A new run refuses an --out that holds another run (best.pt, last.pt or history.csv) unless --overwrite is "
+    "given (the old run's files are then removed first). --resume PATH continues the run in PATH with the settings "
+    "its checkpoint records (preset, data, image size, epochs, recipe); a flag that contradicts them is an error. "
+    "Only the session's settings may be given again: "
+    + ", ".join("--" + name.replace("_", "-") for name in RESUME_MAY_CHANGE if name not in ("resume", "out"))
+    + ", and --out (default: the checkpoint's folder). Settings are checked before any work (one error line, exit "
+    "code 2), then the data (check-data's checks). Each epoch prints one line, with or without progress bars, and "
+    "every run appends what it prints to run.log in its folder.", 100)
 
 
 def ablation_flag(switch: str) -> str:
@@ -47,6 +72,14 @@ def _model_override(text: str) -> tuple[str, object]:
     return key, _parse_value(value)
 
 
+def _number_or_none(kind):
+    """int or float, or None for "none" (a field whose None means "the preset's" or "off")."""
+    def parse(text: str):
+        return None if text.lower() == "none" else kind(text)
+    parse.__name__ = kind.__name__  # argparse names the type in its error: "invalid int value"
+    return parse
+
+
 def add_train_config_flags(parser: argparse.ArgumentParser, config_cls) -> None:
     """One flag per dataclass field, typed by its annotation; a flag not given keeps the field's default."""
     for f in dataclasses.fields(config_cls):
@@ -60,56 +93,83 @@ def add_train_config_flags(parser: argparse.ArgumentParser, config_cls) -> None:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, **common)
         elif kind == "dict":
             parser.add_argument(flag, nargs="+", type=_model_override, metavar="FIELD=VALUE", **common)
+        elif kind in ("int", "float"):
+            number = {"int": int, "float": float}[kind]
+            parser.add_argument(flag, type=_number_or_none(number) if "None" in str(f.type) else number, **common)
         else:
-            parser.add_argument(flag, type={"int": int, "float": float}.get(kind, str), **common)
+            parser.add_argument(flag, **common)
     for switch in ABLATIONS:
         parser.add_argument(f"--{ablation_flag(switch)}", dest="ablations", action="append_const", const=switch,
                             default=[], help=f"ablation: {switch}=False")
 
 
-def train_config_from_args(args: argparse.Namespace, config_cls):
-    """The TrainConfig the flags describe: given flags only, the dataclass's defaults for the rest."""
+def given_train_fields(args: argparse.Namespace, config_cls) -> dict:
+    """The TrainConfig fields the command line sets (flags not given are absent)."""
     names = {f.name for f in dataclasses.fields(config_cls)}
     given = {k: v for k, v in vars(args).items() if k in names}
     overrides = dict(given.pop("model_overrides", []))
-    overrides.update({switch: False for switch in args.ablations})
+    overrides.update({switch: False for switch in getattr(args, "ablations", [])})
     if overrides:
         given["model_overrides"] = overrides
-    return config_cls(**given)
+    return given
+
+
+def train_config_from_args(args: argparse.Namespace, config_cls):
+    """The TrainConfig the flags describe: given flags only, the dataclass's defaults for the rest."""
+    return config_cls(**given_train_fields(args, config_cls))
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .training.train import TrainConfig
+    raw = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(prog="python -m banet_lite", description=__doc__.splitlines()[0],
+                                     epilog=EXAMPLES, formatter_class=raw)
+    parser.add_argument("--version", action="version", version=f"banet-lite {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    parser = argparse.ArgumentParser(prog="python -m banet_lite", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("check-data", help="check a folder dataset: pairs, sizes, mask values, empty masks, splits")
+    p.add_argument("data_dir", metavar="DIR", help="images/ + masks/ (or a Kvasir-SEG, ISIC 2018, PH2 folder)")
+    p.add_argument("--foreground", type=int, help="the mask value that marks the lesion in label masks")
+    p.add_argument("--seed", type=int, default=DEFAULTS.seed, help="of the drawn split (default: %(default)s)")
+    p.add_argument("--val-fraction", type=float, default=DEFAULTS.val_fraction, help="(default: %(default)s)")
 
-    p = sub.add_parser("synth", help="write the synthetic lesion dataset as an images/ + masks/ folder")
-    p.add_argument("--out", required=True)
-    p.add_argument("--n", type=int, default=48)
-    p.add_argument("--size", type=int, default=128)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--difficulty", type=float, default=0.5)
-
-    p = sub.add_parser("train", help="train BA-Net (or the U-Net baseline); writes last.pt, best.pt, history.csv")
+    p = sub.add_parser("train", help="train BA-Net (or the U-Net baseline); writes best.pt, last.pt, history.csv, "
+                                     "run.log", epilog=TRAIN_NOTES, formatter_class=raw)
     add_train_config_flags(p, TrainConfig)
+    p.add_argument("--overwrite", action="store_true", help="replace the run that --out holds (its files removed)")
 
-    p = sub.add_parser("evaluate", help="paper metrics of a checkpoint on a folder (or its test split)")
+    p = sub.add_parser("evaluate", help="paper metrics of a checkpoint on a folder (by default its test split)")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--data-dir", required=True)
-    p.add_argument("--split", help="use the folder's split.csv, e.g. --split test")
-    p.add_argument("--img-size", type=int)
-    p.add_argument("--out", help="folder for per_image.csv and summary.json (default: next to the checkpoint)")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--split", choices=("train", "val", "test", "all"),
+                   help="default: test where the folder has split.csv or trained the checkpoint, else all")
+    p.add_argument("--img-size", type=int, help="default: the checkpoint's")
+    p.add_argument("--foreground", type=int, help="the lesion's value in label masks (default: the run's)")
+    p.add_argument("--out", help="folder for per_image.csv and summary.json (default: eval_<data folder>_<split> "
+                                 "next to the checkpoint)")
+    p.add_argument("--overwrite", action="store_true", help="replace another evaluation's results in --out")
+    p.add_argument("--device", default=DEFAULTS.device)
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=DEFAULTS.progress)
 
-    p = sub.add_parser("predict", help="masks and overlays for a folder of images")
+    p = sub.add_parser("predict", help="masks and overlays (and probabilities) for an image or a folder of images")
     p.add_argument("--checkpoint", required=True)
-    p.add_argument("--input", required=True)
-    p.add_argument("--output", required=True)
-    p.add_argument("--img-size", type=int)
-    p.add_argument("--device", default="auto")
+    p.add_argument("--input", required=True, help="an image file or a folder of images")
+    p.add_argument("--output", required=True, help="a folder, not the input folder nor inside it")
+    p.add_argument("--probabilities", action="store_true",
+                   help="also <stem>_prob.png: the foreground probability, 16-bit gray, p = value / 65535")
+    p.add_argument("--overwrite", action="store_true", help="replace files an earlier prediction wrote")
+    p.add_argument("--img-size", type=int, help="default: the checkpoint's")
+    p.add_argument("--device", default=DEFAULTS.device)
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=DEFAULTS.progress)
 
-    p = sub.add_parser("download", help=f"fetch a public dataset: {', '.join(bdata.DATASETS)}")
+    p = sub.add_parser("synth", help="write the synthetic lesion dataset as an images/ + masks/ folder")
+    p.add_argument("--out", required=True, help="a new or empty folder")
+    p.add_argument("--n", type=int, default=48)
+    p.add_argument("--size", type=int, default=128, help="px, 8 or more (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--difficulty", type=float, default=0.5)
+    p.add_argument("--overwrite", action="store_true", help="write into a folder that holds files already")
+
+    p = sub.add_parser("download", help=f"fetch a public dataset: {', '.join(DATASETS)}")
     p.add_argument("name")
     p.add_argument("--root", help="where datasets live (default: $BANET_DATA_DIR, else the checkout's data/, "
                                   "else ~/.cache/banet-lite/data)")
@@ -128,48 +188,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> None:
-    if args.command == "synth":
-        out = bdata.write_synthetic_dataset(args.out, args.n, args.size, seed=args.seed, difficulty=args.difficulty)
-        print(f"wrote {args.n} synthetic image/mask pairs to {out}")
-    elif args.command == "train":
-        from .training.train import TrainConfig, fit
+    from . import commands  # the commands and what they import (torch): only now, after parsing
 
-        cfg = train_config_from_args(args, TrainConfig)
-        if cfg.data_dir and cfg.dataset:
-            raise ConfigError("--data-dir and --dataset: give one of them, not both")
-        result = fit(cfg)
-        if int(os.environ.get("RANK", "0")) == 0:
-            print(f"best val Dice {result.best_score:.4f}; checkpoints: {result.best_path}, {result.last_path}")
-    elif args.command == "evaluate":
-        from .evaluate import evaluate
-
-        _, summary = evaluate(args.checkpoint, args.data_dir, split=args.split, img_size=args.img_size,
-                              out_dir=args.out, device=args.device)
-        print(json.dumps(summary, indent=2))
-    elif args.command == "predict":
-        from .evaluate import predict
-
-        written = predict(args.checkpoint, args.input, args.output, img_size=args.img_size, device=args.device)
-        print(f"wrote {len(written)} masks and overlays to {args.output}")
-    elif args.command == "download":
-        path = bdata.download(args.name, root=args.root)
-        print(f"{args.name} is ready in {path}")
-    elif args.command == "diagram":
-        from .model.banet import make_config
-        from .teaching.diagram import draw_network
-        from .teaching.plots import save_figure
-
-        model = make_config(args.preset, **{switch: False for switch in args.ablations})
-        path = save_figure(draw_network(model, args.highlight, args.img_size), args.out, dpi=args.dpi)
-        print(f"wrote {path}")
+    if args.command == "train":
+        args.given = given_train_fields(args, TrainConfig)  # the flags given, not their defaults (--resume)
+    getattr(commands, args.command.replace("-", "_"))(args)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         run(args)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print(exc.args[0] if exc.args else "interrupted", file=sys.stderr)
         return 130
     except BANetError as exc:  # the user's input; anything else is a bug and keeps its traceback
         print(f"error: {exc}", file=sys.stderr)

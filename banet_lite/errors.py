@@ -41,6 +41,11 @@ class WeightsError(BANetError, ValueError):
     """Backbone weights that cannot be read or do not fit the network."""
 
 
+class OutputError(BANetError, OSError):
+    """A file or folder that cannot be written (read-only, disk full, a file where a folder should be);
+    the message names the path. Still an OSError, so code that catches OSError keeps working."""
+
+
 class TrainingError(BANetError, FloatingPointError):
     """Training that cannot go on (a non-finite loss); the message names the last good checkpoint."""
 

@@ -100,7 +100,7 @@ def test_evaluate_and_predict_non_square_images_of_another_size(tmp_path, num_cl
 
     written = predict(ckpt, root / "images", tmp_path / "pred", progress=False)
     for path in written:
-        with Image.open(root / "images" / path.name) as src, Image.open(path) as out:
+        with Image.open(root / "images" / path.name.replace("_mask.png", ".png")) as src, Image.open(path) as out:
             assert out.size == src.size and out.mode == "L"
 
 

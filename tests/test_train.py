@@ -95,7 +95,8 @@ def test_train_on_a_folder_then_evaluate_and_predict(tmp_path):
 
     with Image.open(written[0]) as im:
         assert im.size == (56, 56) and im.mode == "L"
-    assert (tmp_path / "pred" / f"{written[0].stem}_overlay.png").exists()
+    assert written[0].name.endswith("_mask.png")  # <stem>_mask.png, beside <stem>_overlay.png
+    assert (tmp_path / "pred" / written[0].name.replace("_mask.png", "_overlay.png")).exists()
 
 
 def _free_port() -> int:

@@ -82,17 +82,18 @@ class FolderDataset(Dataset):
     DataLoader workers fill caches of their own, lost when the workers end (every epoch): call
     `preload()` first to decode everything into this process's cache, which the workers then start
     with (`fit` does so whenever `workers > 0`). Large JPEGs are decoded at a reduced DCT scale that
-    still has at least `img_size` pixels per side.
+    still has at least `img_size` pixels per side. `foreground`: the mask value that marks the lesion in
+    label masks (`folders.binarize`); None for binary masks.
     """
 
     def __init__(self, pairs: Sequence[Pair], img_size: int, augment: bool = False, seed: int = 0,
-                 cache: bool = True, aug_strength: float = 1.0):
+                 cache: bool = True, aug_strength: float = 1.0, foreground: int | None = None):
         self.pairs = list(pairs)
         for pair in self.pairs:
             if pair.mask is None:
                 raise DatasetError(f"{pair.image}: no mask found for this image (stem {pair.stem!r})")
         self.img_size, self.augment, self.seed = img_size, augment, seed
-        self.cache, self.aug_strength, self.epoch = cache, aug_strength, 0
+        self.cache, self.aug_strength, self.epoch, self.foreground = cache, aug_strength, 0, foreground
         self._cache: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(self.pairs)
 
     def set_epoch(self, epoch: int) -> None:
@@ -108,7 +109,8 @@ class FolderDataset(Dataset):
         if self._cache[i] is not None:
             return self._cache[i]
         pair, size = self.pairs[i], self.img_size
-        image, mask = load_image(pair.image, draft_size=size), load_mask(pair.mask, draft_size=size)
+        image = load_image(pair.image, draft_size=size)
+        mask = load_mask(pair.mask, draft_size=size, foreground=self.foreground)
         if image.shape[:2] != mask.shape and _header_size(pair.image) != _header_size(pair.mask):
             raise DatasetError(f"{pair.mask}: mask size differs from its image {pair.image.name}")
         item = (resize_image(image, size), resize_mask(mask, size))

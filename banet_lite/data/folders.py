@@ -1,10 +1,13 @@
-"""Folder datasets: find image/mask pairs, read them, validate them, split them.
+"""Folder datasets: find image/mask pairs, read them, split them.
 
     find_pairs(root)       -> [Pair(stem, image, mask)]   generic, Kvasir-SEG, ISIC 2018 or PH2 layout
-    validate_pairs(pairs)  decodes every file up front; one DatasetError line names the bad file
+    load_image(path)       uint8 (H, W, 3)
+    mask_values(path)      a mask file's raw values, (H, W), before binarisation (checks.py reads them)
+    load_mask(path)        uint8 (H, W) in {0, 1}
     read_split_csv(root)   split.csv as {stem: "train" | "val" | "test"}, or None
     split_pairs(pairs)     {"train", "val", "test"}: split.csv's, else a seeded draw
-    load_splits(root)      all of the above: the one way training, evaluation and notebooks get splits
+
+checks.py checks a whole folder with these (`validate_pairs`, `load_splits`, `check_data`).
 """
 
 from __future__ import annotations
@@ -170,23 +173,37 @@ def load_image(path: str | Path, draft_size: int | None = None) -> np.ndarray:
         return _to_rgb(im)
 
 
-def load_mask(path: str | Path, draft_size: int | None = None) -> np.ndarray:
-    """Read a mask as uint8 (H, W) in {0, 1}.
+def _mask_array(im: Image.Image) -> np.ndarray:
+    """A decoded mask as one 2-D array of its values: palette indices when they are 0/1 labels, else gray
+    levels (colour masks converted to grayscale); 16-bit and float masks keep their own values."""
+    if im.mode == "P":
+        a = np.asarray(im)  # palette indices
+        return a if a.max() <= 1 else np.asarray(im.convert("L"))
+    if im.mode in ("L", "F") or im.mode.startswith("I"):
+        return np.asarray(im)
+    return np.asarray(im.convert("L"))  # "1", RGB, RGBA, LA, CMYK, ...
 
-    Colour masks are converted to grayscale first. If the largest value is <= 1 the values are labels
-    (0/1, also palette indices); otherwise the mask is binarised at > 127 (0/255 masks, JPEG masks).
-    """
+
+def mask_values(path: str | Path, draft_size: int | None = None) -> np.ndarray:
+    """A mask file's values before binarisation, (H, W): what `checks.mask_problem` judges."""
     im, _ = _open(Path(path), draft_size)
     with im:
-        if im.mode == "P":
-            a = np.asarray(im)  # palette indices
-            if a.max() > 1:
-                a = np.asarray(im.convert("L"))
-        elif im.mode in ("L", "F") or im.mode.startswith("I"):
-            a = np.asarray(im)
-        else:  # "1", RGB, RGBA, LA, CMYK, ...
-            a = np.asarray(im.convert("L"))
-    return (a > (0.5 if a.max() <= 1 else 127)).astype(np.uint8)
+        return _mask_array(im)
+
+
+def binarize(values: np.ndarray, foreground: int | None = None) -> np.ndarray:
+    """Mask values -> uint8 (H, W) in {0, 1}. With `foreground`, the lesion is exactly that value (label masks,
+    e.g. 2 in {0, 1, 2}); without, labels if the largest value is <= 1, else > 127 (0/255 masks, JPEG noise)."""
+    if foreground is not None:
+        return (values == foreground).astype(np.uint8)
+    return (values > (0.5 if values.max() <= 1 else 127)).astype(np.uint8)
+
+
+def load_mask(path: str | Path, draft_size: int | None = None, foreground: int | None = None) -> np.ndarray:
+    """Read a mask as uint8 (H, W) in {0, 1} (`binarize`: the value `foreground` when given, else 0/1 labels or
+    > 127). Whether the values were binary to begin with is `checks.mask_problem`'s question, asked before
+    training and evaluation."""
+    return binarize(mask_values(path, draft_size), foreground)
 
 
 def _header_size(path: Path) -> tuple[int, int]:
@@ -200,31 +217,6 @@ def _decoded_size(path: Path) -> tuple[int, int]:
     im, size = _open(path, draft_size=1)
     im.close()
     return size
-
-
-def validate_pairs(pairs: Sequence[Pair], root: str | Path | None = None) -> None:
-    """Check every pair up front; raise DatasetError naming the first bad file.
-
-    Checks: at least one pair; every image has a mask; every file decodes completely (truncated and
-    non-image files fail); each mask has the size of its image. A few ms per pair (JPEGs are decoded at
-    1/8 scale: every byte is still read).
-    """
-    pairs = list(pairs)
-    if not pairs:
-        raise DatasetError(
-            f"{root}: no image/mask pairs found; expected images/ + masks/ with matching file stems "
-            "(or a Kvasir-SEG, ISIC 2018 Task 1 or PH2 folder)"
-        )
-    for pair in pairs:  # cheap checks first
-        if pair.mask is None:
-            raise DatasetError(f"{pair.image}: no mask found for this image (stem {pair.stem!r})")
-    for pair in pairs:
-        image_size, mask_size = _decoded_size(pair.image), _decoded_size(pair.mask)
-        if mask_size != image_size:
-            raise DatasetError(
-                f"{pair.mask}: mask is {mask_size[0]}x{mask_size[1]} but its image {pair.image.name} is "
-                f"{image_size[0]}x{image_size[1]}"
-            )
 
 
 def read_split_csv(root: str | Path, stems: Iterable[str] | None = None) -> dict[str, str] | None:
@@ -299,15 +291,3 @@ def split_pairs(
     if not parts["val"]:
         parts["train"], parts["val"] = _take(parts["train"], val_fraction, rng)
     return parts
-
-
-def load_splits(root: str | Path, seed: int = 0, val_fraction: float = 0.1,
-                validate: bool = True) -> dict[str, list[Pair]]:
-    """{"train", "val", "test"} pairs of the folder dataset at `root`: split.csv's split when there is
-    one, else the seeded one. Training, evaluation and the notebooks all get their splits here, so a
-    checkpoint's test split is the one its run never saw. `validate` checks every pair first."""
-    root = Path(root)
-    pairs = find_pairs(root)
-    if validate:
-        validate_pairs(pairs, root)
-    return split_pairs(pairs, read_split_csv(root), seed=seed, val_fraction=val_fraction)

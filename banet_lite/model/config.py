@@ -121,6 +121,16 @@ TRAINING_DEFAULTS: dict[str, TrainingDefaults] = {
 TRAINING_DEFAULTS["unet"] = TRAINING_DEFAULTS["lite"]  # the U-Net baseline trains with lite's defaults
 
 
+def min_img_size(network) -> int:
+    """The smallest square input (px) a network config takes, found by trying every size from 1 px (forward and
+    backward in training mode, then inference; tests/test_cli_hostile.py keeps it true): BA-Net any size, as
+    every stage pads (a 1 px input stays 1 px down to the last stage); the U-Net baseline 2**depth px (16 for
+    `unet`), as each of its max-pools halves the size and a 0 px map fails."""
+    from .unet import UNetConfig
+
+    return 2 ** network.depth if isinstance(network, UNetConfig) else 1
+
+
 def training_defaults(preset: str) -> TrainingDefaults:
     if preset not in TRAINING_DEFAULTS:
         raise ConfigError(f"preset={preset!r}: unknown; choose one of {sorted(TRAINING_DEFAULTS)}")

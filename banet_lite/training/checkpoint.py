@@ -27,10 +27,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import CheckpointError, MissingFileError
-from ..files import atomic_write, write_csv
+from ..errors import CheckpointError, MissingFileError, OutputError
+from ..files import atomic_write, reason, write_csv
 from ..model.banet import build_model, config_from_dict
 from ..utils import resolve_device
+from .resuming import check_resumable
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
@@ -42,13 +43,30 @@ def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
     on a slow or mounted output folder (a Google Drive mount, a network disk) that is far slower than
     one copy, and the training process would wait on it. A reader of `path` sees the old file or the new one.
     """
-    fd, local = tempfile.mkstemp(prefix=f".{Path(path).name}.", suffix=".local")
-    os.close(fd)
+    local = _save_locally(state, path)
     try:
-        torch.save(state, local)
         atomic_write(path, lambda tmp: _copy_to_disk(local, tmp))
     finally:
-        os.unlink(local)
+        Path(local).unlink(missing_ok=True)
+
+
+def _save_locally(state: dict, path: str | os.PathLike) -> str:
+    """torch.save `state` to a new file in the local temporary folder; a full or read-only temporary folder is
+    one OutputError line naming both paths (torch reports a failed write as a RuntimeError)."""
+    local = None
+    try:
+        fd, local = tempfile.mkstemp(prefix=f".{Path(path).name}.", suffix=".local")
+        os.close(fd)
+        torch.save(state, local)
+    except (OSError, RuntimeError) as exc:
+        if local:
+            Path(local).unlink(missing_ok=True)
+        if isinstance(exc, RuntimeError) and "write" not in str(exc):
+            raise  # not a failed write: a bug, with its traceback
+        why = reason(exc) if isinstance(exc, OSError) else str(exc).splitlines()[-1].strip()
+        raise OutputError(f"{path}: cannot write the checkpoint: saving it to {local or tempfile.gettempdir()} "
+                          f"failed ({why})") from exc
+    return local
 
 
 def _copy_to_disk(src: str | os.PathLike, dst: Path) -> None:
@@ -119,6 +137,8 @@ def resume(run, path: str | os.PathLike) -> None:
     ckpt = load_checkpoint(path, map_location="cpu")
     if "optimizer" not in ckpt:
         raise CheckpointError(f"{path}: holds the weights only (a best.pt); resume from the run's last.pt")
+
+    check_resumable(run.cfg, ckpt, path, model_config_dict(run.model))  # another network or recipe: one line
     run.model.load_state_dict(ckpt["model"])
     run.optimizer.load_state_dict(ckpt["optimizer"])
     run.scheduler.load_state_dict(ckpt["scheduler"])

@@ -1,19 +1,21 @@
 """The training run's settings: one dataclass, every field a CLI flag (`python -m banet_lite train --help`).
 
 Fields left None take the preset's training defaults (config.py `TRAINING_DEFAULTS`); `resolved()`
-fills them in and checks, before any data is read, that the network can take the options and the
-backbone weights asked for.
+fills them in and checks, before any data is read, every setting (`check_settings`: epochs, batch size
+and learning rate above their minimum, an image size the network takes, fractions in range, ...) and
+that the network can take the options and the backbone weights asked for. `check_writable(cfg.out)`
+(files.py) checks the output folder. The CLI and notebook 05 take their defaults from this class.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict, dataclass, field
 
 from ..errors import ConfigError
-from ..model.banet import make_config, resolve_pretrained
-from ..model.config import training_defaults
-from .schedule import BUDGET_EPOCHS, check_settings, spans_budget
+from ..model.config import min_img_size, training_defaults
+from .schedule import BUDGET_EPOCHS, SCHEDULES, spans_budget
 
 
 def setting(default, help: str):
@@ -28,12 +30,15 @@ class TrainConfig:
     preset: str = setting("tiny", "tiny, lite, paper, or unet (the baseline, trained with lite's defaults)")
     data_dir: str | None = setting(None, "a folder dataset (images/ + masks/, or a native layout)")
     dataset: str | None = setting(None, "or a registry name (kvasir-seg, isic2018, ...), downloaded if needed")
+    foreground: int | None = setting(None, "the mask value that marks the lesion in label masks (e.g. 2 in "
+                                           "{0, 1, 2}); None: binary masks only, {0, 1} or {0, 255}")
     out: str = setting("runs/banet", "any folder (created with its parents), e.g. a mounted Google Drive folder")
     epochs: int | None = setting(None, "length of the poly schedule (None: the preset's; with a time budget and "
                                         "schedule=budget, as many as the budget allows)")
-    batch_size: int | None = setting(None, "images per step on each process (torchrun: N processes take N times "
-                                           "this per step); None: the preset's")
-    img_size: int | None = setting(None, "training images are resized to this square (None: the preset's)")
+    batch_size: int | None = setting(None, "images per step on each process, 2 or more (torchrun: N processes take "
+                                           "N times this per step); None: the preset's")
+    img_size: int | None = setting(None, "training images are resized to this square (None: the preset's); "
+                                         "BA-Net takes 1 px or more, the U-Net baseline 16")
     lr: float | None = setting(None, "Adam's base learning rate (None: the preset's)")
     weight_decay: float = setting(0.0, "Adam's weight decay")
     poly_power: float = setting(0.9, "lr(t) = lr * (1 - t / T) ** poly_power")
@@ -69,17 +74,15 @@ class TrainConfig:
                                        "end and at every early stop")
     copy_to: str | None = setting(None, "a second folder (e.g. on Google Drive) that gets a copy of last.pt, best.pt "
                                         "and history.csv at each last.pt write (copies.py)")
-    progress: bool = setting(True, "progress bars")
+    progress: bool = setting(True, "progress bars (one line per epoch is printed either way)")
     model_overrides: dict = field(default_factory=dict, metadata={"help": "BANetConfig fields to change, e.g. "
                                                                           "--model use_aspp=false reduce_dim=16"})
 
     def resolved(self) -> TrainConfig:
-        """A copy with the preset's training defaults filled in; "auto" weights resolved."""
-        if not (isinstance(self.checkpoint_every, int) and self.checkpoint_every >= 1):
-            raise ConfigError(f"checkpoint_every={self.checkpoint_every!r}: epochs between last.pt writes, 1 or more")
-        if self.workers is not None and not (isinstance(self.workers, int) and self.workers >= 0):
-            raise ConfigError(f"workers={self.workers!r}: DataLoader worker processes, 0 or more (None: auto)")
-        check_run_settings(self)  # the schedule, the time budget, copy_to, the group timeout
+        """A copy with the preset's training defaults filled in, "auto" weights resolved and `data_dir` made
+        absolute (a resumed run finds its data from any folder); every setting checked (`check_settings`)."""
+        from ..model.banet import make_config, resolve_pretrained  # torch: only once a run is being set up
+
         defaults = training_defaults(self.preset)
         d = asdict(self)
         if d["epochs"] is None and spans_budget(self.schedule, self.time_budget):
@@ -87,11 +90,71 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "img_size", "lr"):
             if d[name] is None:
                 d[name] = getattr(defaults, name)
+        if d["data_dir"]:
+            d["data_dir"] = os.path.abspath(d["data_dir"])
+        check_settings(d)
         # Options or weights the network cannot take: a ConfigError now, before any data is read
         overrides = {"num_classes": self.num_classes, **self.model_overrides}
-        make_config(self.preset, **overrides)
+        network = make_config(self.preset, **overrides)
+        smallest = min_img_size(network)
+        if d["img_size"] < smallest:  # only the U-Net baseline has a minimum above 1 px
+            raise ConfigError(f"img_size={d['img_size']}: preset {self.preset!r} takes images of {smallest} px or "
+                              f"more (each of its max-pools halves the size)")
         d["pretrained"] = resolve_pretrained(self.pretrained, self.preset, **overrides)  # "auto" -> "imagenet"/None
         return TrainConfig(**d)
+
+
+def _whole(low: int):
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low
+
+
+def _number(test):
+    return lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and test(v)
+
+
+def _optional(rule):
+    return lambda v: v is None or rule(v)
+
+
+# field -> (rule, what a valid value is): checked by `check_settings`; img_size also by the network's minimum
+SETTING_RULES = {
+    "epochs": (_whole(1), "must be 1 or more (the length of the schedule)"),
+    "batch_size": (_whole(2), "must be 2 or more (BatchNorm needs two images; ASPP's pooling gives one value each)"),
+    "img_size": (_whole(1), "must be a whole number of pixels, 1 or more"),
+    "lr": (_number(lambda v: v > 0), "must be above 0 (Adam's learning rate)"),
+    "weight_decay": (_number(lambda v: v >= 0), "must be 0 or more"),
+    "poly_power": (_number(lambda v: v >= 0), "must be 0 or more (the poly schedule's exponent)"),
+    "num_classes": (lambda v: v in (1, 2) and not isinstance(v, bool), "must be 1 (sigmoid) or 2 (softmax)"),
+    "seed": (_whole(0), "must be a whole number, 0 or more"),
+    "aug_strength": (_number(lambda v: v >= 0), "must be 0 (no augmentation) or more"),
+    "val_fraction": (_number(lambda v: 0 <= v < 1), "must be a fraction, 0 <= f < 1"),
+    "synthetic_train": (_whole(2), "must be 2 or more (synthetic training images)"),
+    "synthetic_difficulty": (_number(lambda v: 0 <= v <= 1), "must be between 0 (easy) and 1 (hard)"),
+    "side_weight": (_number(lambda v: v >= 0), "must be 0 or more"),
+    "edge_weight": (_number(lambda v: v >= 0), "must be 0 or more"),
+    "edge_pos_weight": (_optional(_number(lambda v: v > 0)), "must be above 0, or None (1)"),
+    "time_budget": (_optional(_number(lambda v: v > 0)), "must be above 0 (seconds), or None"),
+    "stop_after": (_optional(_whole(1)), "must be 1 or more (epochs), or None"),
+    "checkpoint_every": (_whole(1), "must be 1 or more (epochs between last.pt writes)"),
+    "workers": (_optional(_whole(0)), "must be 0 or more (DataLoader worker processes), or None (auto)"),
+    "foreground": (_optional(_whole(0)), "must be a mask value, 0 or more, or None (binary masks)"),
+    "schedule": (lambda v: v in SCHEDULES, f"must be one of {', '.join(SCHEDULES)} (schedule.py)"),
+    "ddp_timeout_min": (_number(lambda v: v > 0), "must be above 0 (minutes a collective waits)"),
+}
+
+
+def check_settings(settings: dict) -> None:
+    """One ConfigError line for the first setting out of range (`SETTING_RULES`), before anything is built,
+    read or written: `fit` would otherwise fail after an epoch, or worse, succeed at nothing (epochs=0)."""
+    for name, (rule, what) in SETTING_RULES.items():
+        value = settings.get(name)
+        if not rule(value):
+            raise ConfigError(f"{name}={value!r}: {what}")
+    if settings.get("data_dir") and settings.get("dataset"):
+        raise ConfigError("data_dir and dataset (--data-dir and --dataset): give one of them, not both")
+    copy_to, out = settings.get("copy_to"), settings.get("out")
+    if copy_to is not None and out is not None and os.path.abspath(copy_to) == os.path.abspath(out):
+        raise ConfigError(f"copy_to={copy_to!r}: the run's own folder; give a second folder (e.g. on Drive)")
 
 
 def resolve_workers(workers: int | None, device_type: str) -> int:
@@ -104,12 +167,3 @@ def resolve_workers(workers: int | None, device_type: str) -> int:
         return 0
     per_process = (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
     return max(0, min(4, per_process))
-
-
-def check_run_settings(cfg: TrainConfig) -> None:
-    """A ConfigError for a schedule, time budget, copy_to or group timeout no run can follow."""
-    check_settings(cfg.schedule, cfg.time_budget)
-    if not (isinstance(cfg.ddp_timeout_min, (int, float)) and cfg.ddp_timeout_min > 0):
-        raise ConfigError(f"ddp_timeout_min={cfg.ddp_timeout_min!r}: minutes, more than 0")
-    if cfg.copy_to is not None and os.path.abspath(cfg.copy_to) == os.path.abspath(cfg.out):
-        raise ConfigError(f"copy_to={cfg.copy_to!r}: the run's own folder; give a second folder (e.g. on Drive)")

@@ -32,8 +32,6 @@ import math
 import statistics
 import time
 
-from ..errors import ConfigError
-
 SCHEDULES = ("budget", "epochs")
 RECENT = 5  # epochs in the time estimate: the median follows a drift and ignores one slow epoch
 # With a time budget and no `epochs` given (schedule="budget"), the budget alone sets the length; `epochs`
@@ -59,14 +57,6 @@ def poly_lr(step: int, total_steps: int, power: float = 0.9) -> float:
 def spans_budget(schedule: str, time_budget: float | None) -> bool:
     """Whether the schedule's length follows the time budget (module docstring)."""
     return schedule == "budget" and time_budget is not None
-
-
-def check_settings(schedule: str, time_budget: float | None) -> None:
-    """A ConfigError for a schedule or time budget no run can follow."""
-    if schedule not in SCHEDULES:
-        raise ConfigError(f"schedule={schedule!r}: choose one of {', '.join(SCHEDULES)}")
-    if time_budget is not None and not (isinstance(time_budget, (int, float)) and time_budget > 0):
-        raise ConfigError(f"time_budget={time_budget!r}: seconds, more than 0 (None: no budget)")
 
 
 class PolySchedule:

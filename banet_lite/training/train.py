@@ -57,6 +57,8 @@ from .copies import RunCopies
 from .distributed import barrier, broadcast, closing_process_group, distributed_setup, training_module
 from .optimizer import adam
 from .precision import SkippedSteps, amp_settings, check_skipped
+from .progress import end_line, epoch_bar, epoch_line
+from .run_folder import run_log
 from .schedule import PolySchedule, poly_lr, steps_per_epoch  # noqa: F401 (poly_lr: bl.train.poly_lr)
 from .step import dice_sum, train_step
 from .weight_grad import gemm_weight_grads
@@ -84,12 +86,13 @@ class FitResult:
 
 # ------------------------------------------------------------------------- data
 def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset]:
-    """(train, validation) datasets; the whole folder is validated before anything trains."""
+    """(train, validation) datasets; the whole folder is checked (data/checks.py) before anything trains."""
     if cfg.data_dir or cfg.dataset:
-        splits = bdata.load_splits(bdata.resolve_data(cfg.dataset, cfg.data_dir), cfg.seed, cfg.val_fraction)
+        splits = bdata.load_splits(bdata.resolve_data(cfg.dataset, cfg.data_dir), cfg.seed, cfg.val_fraction,
+                                   foreground=cfg.foreground)
         train = bdata.FolderDataset(splits["train"], cfg.img_size, augment=cfg.augment, seed=cfg.seed,
-                                    aug_strength=cfg.aug_strength)
-        val = bdata.FolderDataset(splits["val"], cfg.img_size, augment=False, seed=cfg.seed)
+                                    aug_strength=cfg.aug_strength, foreground=cfg.foreground)
+        val = bdata.FolderDataset(splits["val"], cfg.img_size, augment=False, seed=cfg.seed, foreground=cfg.foreground)
         return train, val
     n_val = max(4, cfg.synthetic_train // 4)
     train = bdata.SyntheticLesions(cfg.synthetic_train, cfg.img_size, seed=cfg.seed,
@@ -234,7 +237,7 @@ def train_one_epoch(run: Run, epoch: int) -> dict[str, float]:
     if run.skips is not None:
         run.skips.new_epoch()
     started, sums, n_seen = time.perf_counter(), {}, 0
-    bar = _progress(loader, run.main and cfg.progress, f"epoch {epoch + 1}/{run.schedule.planned_epochs}")
+    bar = epoch_bar(loader, run.main and cfg.progress, f"epoch {epoch + 1}/{run.schedule.planned_epochs}")
     with gemm_weight_grads(run.model, enabled=use_cpu_fast_path(device.type, cfg)):
         for step, (images, masks) in enumerate(bar, 1):
             _train_step(run, images, masks, sums)
@@ -326,14 +329,20 @@ def evaluate_loss(model: nn.Module, dataset: Dataset, loss_fn: JointLoss, device
 
 
 def fit(cfg: TrainConfig) -> FitResult:
-    """Train `cfg` (see TrainConfig): epochs of training and validation, checkpoints after each."""
+    """Train `cfg` (see TrainConfig): epochs of training and validation, checkpoints after each. Every setting and
+    the output folder are checked first; what the run prints is kept in `<out>/run.log` too (run_folder.py)."""
+    cfg = cfg.resolved()
     with closing_process_group():  # several processes: the group is destroyed however the run ends
-        return _epochs(setup(cfg.resolved()))
+        with run_log(cfg) as main:  # rank 0 prints the settings and keeps every printed line
+            result = _epochs(setup(cfg))
+            if main:
+                print(end_line(result, Path(cfg.out)))
+    return result
 
 
 def _epochs(run: Run) -> FitResult:
     """The run's epochs, each: train, validate, let the schedule plan (or stop) on the time spent, write."""
-    cfg, stopped_early, mark = run.cfg, None, schedule.clock()
+    cfg, stopped_early, mark, started = run.cfg, None, schedule.clock(), time.perf_counter()
     end = cfg.epochs if run.start_epoch < run.schedule.planned_epochs else run.start_epoch  # a schedule's end
     with RunCopies(run.out, cfg.copy_to if run.main else None) as copies:
         for epoch in range(run.start_epoch, end):
@@ -360,11 +369,11 @@ def _epochs(run: Run) -> FitResult:
                 save_epoch(run, epoch + 1, score, last=last)
                 if last:
                     copies.submit()  # copy_to: a copy of the run's files, in the background (copies.py)
-                if cfg.progress:
-                    print(f"epoch {epoch + 1}: train loss {row['train_loss']:.4f}  val loss {val['loss']:.4f}  "
-                          f"val Dice {val['dice']:.4f}  ({row['seconds']:.1f}s)")
+                # with or without bars; the run's length is the schedule's plan (a budget re-plans it)
+                print(epoch_line(cfg, row, run.start_epoch, time.perf_counter() - started,
+                                 run.schedule.planned_epochs))
             if stopped_early:
-                if run.main and cfg.progress and "budget" in stopped_early:
+                if run.main:
                     print(stopped_early)
                 break
     return FitResult(run.model, run.history, run.best_path, run.last_path, run.best_score, stopped_early)
@@ -386,13 +395,3 @@ def _stop_reason(cfg: TrainConfig, run: Run, epoch: int, seconds: float) -> str 
 def read_history(path: str | os.PathLike) -> list[dict]:
     """history.csv back as rows: the epoch an int, every other column a float."""
     return [{k: int(v) if k == "epoch" else float(v) for k, v in row.items()} for row in read_csv(path)]
-
-
-def _progress(loader, enabled: bool, desc: str):
-    if not enabled:
-        return loader
-    from tqdm.auto import tqdm
-
-    # iter() here, once: a tqdm that iterated the loader itself would draw a second shuffle from the
-    # seeded generator, and a run with a progress bar would then differ from one without.
-    return tqdm(iter(loader), total=len(loader), desc=desc, leave=False, dynamic_ncols=True)
