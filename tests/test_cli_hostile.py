@@ -454,7 +454,8 @@ def test_ctrl_c_prints_the_exact_resume_command_and_it_continues_the_run(tmp_pat
         return real(r, epoch)
 
     monkeypatch.setattr(btrain, "train_one_epoch", interrupted_in_epoch_2)
-    assert main(["train", "--data-dir", str(data), "--out", str(run), "--epochs", "2", *TRAIN]) == 130
+    assert main(["train", "--data-dir", str(data), "--out", str(run), "--epochs", "2", "--checkpoint-every", "1",
+                 *TRAIN]) == 130  # last.pt after epoch 1 (the default writes it every 5 epochs)
     err = capsys.readouterr().err.strip()
     assert err.startswith("interrupted; continue the run with: python -m banet_lite train --resume")
     command = shlex.split(err.split("continue the run with: ")[1])

@@ -175,12 +175,12 @@ def test_fit_on_two_processes_equals_fit_on_one(tmp_path, monkeypatch):
     from torch.nn.modules.batchnorm import _BatchNorm
 
     from banet_lite.training.checkpoint import load_checkpoint
-    from banet_lite.training.train import fit
+    from banet_lite.training.train import fit, setup
 
     torchrun(FIT_PAIR_WORKER, tmp_path, timeout=300)
     monkeypatch.setattr(_BatchNorm, "forward", batchnorm_on_running_statistics)
     single = fit(fit_config(tmp_path / "single"))
-    initial = dict(fit(fit_config(tmp_path / "initial", lr=0.0)).model.named_parameters())
+    initial = dict(setup(fit_config(tmp_path / "initial").resolved()).model.named_parameters())  # fit's start
     rank0, rank1 = (torch.load(tmp_path / f"fit_rank{r}.pt", weights_only=True) for r in (0, 1))
     assert rank0["epochs"] == rank1["epochs"] == len(single.history) == 2
     assert rank0["lr"] == single.history[-1]["lr"] == 0.0  # the poly schedule ran its 2 steps on both sides

@@ -151,9 +151,11 @@ def test_trained_figures_state_their_range_and_compared_cells_never_touch_the_de
         assert not re.search(r"^\s*assert\b", src, re.M), f"{path.name}: an exempt cell asserts: {src[:80]!r}"
     for cell in code:
         src = text(cell)
-        if IGNORE_TAG in tags(cell) or re.fullmatch(r"bl\.seed_everything\(0\)\ndevice = .*", src.strip()):
-            continue
-        assert not re.search(r"\bdevice\b", src), f"{path.name}: a compared cell uses `device`: {src[:80]!r}"
+        if IGNORE_TAG in tags(cell) or "parameters" in tags(cell) or re.fullmatch(
+                r"bl\.seed_everything\(0\)\ndevice = .*", src.strip()):
+            continue  # the seed cell and the parameters cell only name the device
+        used = re.search(r"(?<![.\w])device\b(?!\s*=[^=])", src)  # the variable (not torch.device, not a keyword)
+        assert not used, f"{path.name}: a compared cell uses `device`: {src[:80]!r}"
     markers = [c for c in code if re.search(r"^\s*#\s*NBVAL_", text(c), re.M)]
     assert not markers  # the tag, not a comment, marks a cell
 
@@ -166,3 +168,24 @@ def test_every_notebook_opens_the_same_way(path):
     assert 'if "google.colab" in sys.modules:' in text(nb[1])
     assert "import banet_lite as bl" in text(nb[2])
     assert text(nb[3]).strip().startswith("bl.seed_everything(0)") and "bl.default_device()" in text(nb[3])
+
+
+def test_the_main_job_takes_the_library_defaults():
+    """Notebook 05's parameters cell has every setting gpu_check.sh passes it, and each setting that is a
+    TrainConfig field has TrainConfig's default (the command line's), except `pretrained` ("auto": ImageNet
+    weights for the paper preset, as the paper trains it; None on the command line)."""
+    import ast
+    from dataclasses import fields
+
+    from banet_lite.training.config import TrainConfig
+
+    nb = cells(ROOT / "notebooks" / "05_train.ipynb")
+    source = next(text(c) for c in nb if "parameters" in tags(c))
+    values = {node.targets[0].id: ast.literal_eval(node.value) for node in ast.parse(source).body}
+    passed = set(re.findall(r"-p (\w+) ", (ROOT / "benchmarks" / "gpu_check.sh").read_text()))
+    assert passed and passed <= set(values), passed - set(values)
+    defaults = {f.name: f.default for f in fields(TrainConfig)}
+    values = {k: None if v == "" else v for k, v in values.items()}  # "" is papermill's "none" for a path
+    differ = {k: (v, defaults[k]) for k, v in values.items() if k in defaults and v != defaults[k]}
+    assert differ == {"pretrained": ("auto", None)}, differ
+    assert {"workers", "checkpoint_every", "time_budget", "copy_to", "schedule"} <= set(values)
