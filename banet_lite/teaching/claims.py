@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..stats import PairedResult
-from .results import compare, runs
+from ..stats import PairedResult, format_p
+from .results import compare, runs_by_dataset
 
 # The runs the course compares ({sweep: {dataset: epochs}}): the payoff near the plateau of its validation
 # curves (benchmarks/quality.py payoff ...), the module ablation at the budgets of benchmarks/RESULTS.md.
@@ -61,8 +61,7 @@ def check_claim(claim: Claim, budgets: dict[str, dict[str, int]], all_runs: list
     """{dataset: the paired test of the claim} for every dataset in `budgets[claim.sweep]`
     ({sweep: {dataset: epochs}}) whose runs hold both variants."""
     out = {}
-    for dataset, epochs in budgets.get(claim.sweep, {}).items():
-        found = runs(claim.sweep, dataset, epochs, all_runs)
+    for dataset, found in runs_by_dataset(claim.sweep, budgets, all_runs).items():
         if {claim.a, claim.b} <= {r["variant"] for r in found}:
             out[dataset] = compare(found, claim.a, claim.b, claim.metric)
     return out
@@ -91,8 +90,8 @@ def claims_table(budgets: dict[str, dict[str, int]], all_runs: list[dict] | None
     for claim in CLAIMS:
         results = check_claim(claim, budgets, all_runs)
         measured = "; ".join(f"{d}: {r.difference:+.3f} [{r.low:+.3f}, {r.high:+.3f}], "
-                             f"{'p < 0.001' if r.p_value < 0.001 else f'p = {r.p_value:.2g}'}"
-                             for d, r in results.items())
+                             f"{format_p(r.p_value)}" for d, r in results.items())
         rows.append({"claim": claim.text, "test": f"{claim.a} minus {claim.b}, {claim.metric}, paired over "
-                     "test images", "measured": measured or "no runs", "verdict": verdict(results)})
+                     "test images", "measured": measured or "no runs with per-image scores",
+                     "verdict": verdict(results)})
     return rows

@@ -122,3 +122,21 @@ def runs(sweep: str, dataset: str, epochs: int | None = None, all_runs: list[dic
         raise MissingFileError(f"no {sweep} runs on {dataset} with per-image scores"
                                + (f" at {epochs} epochs" if epochs else "") + "; run benchmarks/quality.py")
     return found
+
+
+def runs_by_dataset(sweep: str, budgets: dict[str, dict[str, int]], all_runs: list[dict] | None = None
+                    ) -> dict[str, list[dict]]:
+    """{dataset: its runs} for each dataset of `budgets[sweep]` ({sweep: {dataset: epochs}}) that has runs
+    with per-image scores at its budget; datasets without any are left out (`missing` names them)."""
+    out = {}
+    for dataset, epochs in budgets.get(sweep, {}).items():
+        try:
+            out[dataset] = runs(sweep, dataset, epochs, all_runs)
+        except MissingFileError:
+            continue
+    return out
+
+
+def missing(sweep: str, budgets: dict[str, dict[str, int]], all_runs: list[dict] | None = None) -> list[str]:
+    """The datasets of `budgets[sweep]` without runs a paired test can use."""
+    return [d for d in budgets.get(sweep, {}) if d not in runs_by_dataset(sweep, budgets, all_runs)]
