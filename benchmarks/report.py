@@ -30,12 +30,14 @@ from common import newest_runs, read_records, results_dir  # benchmarks/common.p
 from banet_lite.files import atomic_write
 from banet_lite.model.banet import build_model, count_parameters
 from banet_lite.stats import format_p
+from banet_lite.teaching import claims as course_claims
 from banet_lite.teaching import results as course_results
 
 HERE = Path(__file__).resolve().parent
 RESULTS_DIR = results_dir()  # where common.record writes
 COURSE_RECORD = HERE.parent / "banet_lite" / "assets" / "course_model.json"
 BEGIN, END = "<!-- results table: benchmarks/report.py writes it -->", "<!-- end of the results table -->"
+CLAIMS_BEGIN, CLAIMS_END = "<!-- claims table: benchmarks/report.py writes it -->", "<!-- end of the claims table -->"
 
 
 def load(name: str) -> list[dict]:
@@ -272,8 +274,8 @@ def headlines() -> str:
                 means[r["variant"]].append(r["dice"])
             seeds = min(len(v) for v in means.values())
             rows.append((f"{what}, {first['dataset']}, `lite` from scratch, {first['recipe']['epochs']} epochs, "
-                         f"{seeds} seeds", "test Dice " + "; ".join(f"{k} {statistics.mean(v):.3f}"
-                                                                     for k, v in means.items())))
+                         f"{seeds} seed{'s' if seeds != 1 else ''} (means; verdicts: the claims table)",
+                         "test Dice " + "; ".join(f"{k} {statistics.mean(v):.3f}" for k, v in means.items())))
     for r in latest(load("speed"), lambda r: (r["preset"], r["size"])):
         rows.append((f"training speed, `{r['preset']}` at {r['size']} px, batch {r['batch']}, {r['precision']}, "
                      f"{r['threads']} CPU threads",
@@ -293,7 +295,20 @@ def headlines() -> str:
     return "\n".join(["| what | result |", "|---|---|"] + [f"| {a} | {b} |" for a, b in rows])
 
 
-SECTIONS = {"parameters": parameters, "parity": parity, "speed": speed, "speed_vs_reference": speed_vs_reference,
+def claims() -> str:
+    """The paper's claims, each with its paired test on every dataset that has the runs (teaching/claims.py,
+    notebook 06): README's claims table and RESULTS.md's."""
+    rows = course_claims.claims_table(course_claims.COURSE_BUDGETS, newest_runs(load("quality")))
+    budgets = "; ".join(f"{sweep}: " + ", ".join(f"{d} {e} epochs" for d, e in by.items())
+                        for sweep, by in course_claims.COURSE_BUDGETS.items())
+    lines = ["| claim of the paper | compared | measured: A minus B [95% interval], p | verdict |", "|---|---|---|---|"]
+    lines += [f"| {r['claim']} | {r['test'].rsplit(', paired', 1)[0]} | {r['measured']} | {r['verdict']} |"
+              for r in rows]
+    return "\n".join(lines + ["", f"Runs compared ({budgets}); p-values not corrected for the number of tests."])
+
+
+SECTIONS = {"claims": claims, "parameters": parameters, "parity": parity, "speed": speed,
+            "speed_vs_reference": speed_vs_reference,
             "quality": quality, "course_model": course_model, "notebook_times": notebook_times,
             "gpu_checks": gpu_checks, "headlines": headlines}
 
@@ -307,10 +322,10 @@ def render(template: str) -> str:
     return re.sub(r"^\{\{ (.+?) \}\}$", fill, template, flags=re.M)
 
 
-def with_readme_table(readme: str, table: str) -> str:
-    if BEGIN not in readme or END not in readme:
-        raise SystemExit(f"README.md: the markers {BEGIN!r} and {END!r} around the results table are missing")
-    return readme[: readme.index(BEGIN) + len(BEGIN)] + "\n" + table + "\n" + readme[readme.index(END):]
+def with_readme_table(readme: str, table: str, begin: str = BEGIN, end: str = END) -> str:
+    if begin not in readme or end not in readme:
+        raise SystemExit(f"README.md: the markers {begin!r} and {end!r} around a generated table are missing")
+    return readme[: readme.index(begin) + len(begin)] + "\n" + table + "\n" + readme[readme.index(end):]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -322,7 +337,8 @@ def main(argv: list[str] | None = None) -> int:
         print(render("{{ " + " ".join(args.section) + " }}"))
         return 0
     targets = {HERE / "RESULTS.md": render((HERE / "RESULTS.template.md").read_text()),
-               HERE.parent / "README.md": with_readme_table((HERE.parent / "README.md").read_text(), headlines()),
+               HERE.parent / "README.md": with_readme_table(with_readme_table(
+                   (HERE.parent / "README.md").read_text(), headlines()), claims(), CLAIMS_BEGIN, CLAIMS_END),
                course_results.RECORDS: course_results.dumps(course_results.pack(newest_runs(load("quality"))))}
     stale = [path for path, text in targets.items() if not path.is_file() or path.read_text() != text]
     if args.check:
