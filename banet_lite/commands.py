@@ -43,7 +43,7 @@ def session_flags(given: dict) -> list[str]:
 
 def train(args) -> None:
     """Settings (from the flags, or from the checkpoint when resuming), the output folder, then `fit`."""
-    from .training.checkpoint import load_checkpoint
+    from .model.weights import load_checkpoint
     from .training.resuming import settings_for_resume
     from .training.run_folder import check_run_folder, clear_run_folder, interrupted_note
     from .training.train import fit

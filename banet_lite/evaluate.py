@@ -39,7 +39,7 @@ from .files import atomic_write, check_writable, json_text, make_folder, save_pn
 from .metrics import image_metrics, summarize
 from .model.config import min_img_size
 from .model.output import foreground_probability, logits_to_mask
-from .training.checkpoint import load_model
+from .model.weights import load_model
 
 __all__ = ["evaluate", "load_model", "predict", "segment"]
 
@@ -217,7 +217,7 @@ def predict(checkpoint: str | os.PathLike, input_dir: str | os.PathLike, output_
     segmented (`predict_inputs`, `prediction_targets`, the output folder writable). `overwrite=False` (the CLI's
     default, unless `--overwrite`) refuses to replace files an earlier prediction wrote; an input file is
     never replaced, and the output folder is never the input folder or inside it."""
-    from .teaching.overlay import overlay  # numpy only: no plotting stack
+    from .overlay import overlay  # numpy only: no plotting stack
 
     model, ckpt = load_model(checkpoint, device)
     img_size = checked_img_size(img_size, ckpt, model)

@@ -33,8 +33,8 @@ from pathlib import Path
 import torch
 
 from banet_lite.files import atomic_write
+from banet_lite.model.weights import load_checkpoint, model_from_checkpoint
 from banet_lite.teaching.course import ASSETS, HELD_OUT, held_out_side_f1
-from banet_lite.training.checkpoint import load_checkpoint, model_from_checkpoint
 from banet_lite.training.train import TrainConfig, fit, read_history
 
 RECIPE = dict(preset="tiny", img_size=96, epochs=60, synthetic_train=480, batch_size=8, lr=3e-3, seed=0,

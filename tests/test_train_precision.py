@@ -128,7 +128,7 @@ def test_bfloat16_fit_on_cpu_is_close_to_float32(tmp_path, monkeypatch):
     loss 0.25% apart, validation loss 0.02%, validation Dice equal; the weight updates' cosine 0.77 (Adam's
     first steps are about lr * sign(gradient), so bfloat16's rounding flips the steps of near-zero
     gradients). Tolerances: losses within 5% relative, validation Dice within 0.05, cosine above 0.5."""
-    initial = flat_parameters(btrain.setup(small_config(tmp_path, out=str(tmp_path / "i")).resolved()).model)  # fit's start
+    initial = flat_parameters(btrain.setup(small_config(tmp_path, out=str(tmp_path / "i")).resolved()).model)
     fp32 = btrain.fit(small_config(tmp_path, out=str(tmp_path / "f")))
     force_precision(monkeypatch, torch.bfloat16)
     bf16 = btrain.fit(small_config(tmp_path, out=str(tmp_path / "b")))
@@ -212,7 +212,7 @@ def test_fit_on_cuda_under_autocast(tmp_path, monkeypatch, dtype, scaler):
     loss is finite and the weights move."""
     if dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
         pytest.skip("this GPU has no bfloat16")
-    initial = flat_parameters(btrain.setup(gpu_config(tmp_path, out=str(tmp_path / "i")).resolved()).model)  # fit's start
+    initial = flat_parameters(btrain.setup(gpu_config(tmp_path, out=str(tmp_path / "i")).resolved()).model)
     force_precision(monkeypatch, dtype, scaler)
     result = btrain.fit(gpu_config(tmp_path))
     row = result.history[0]

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import CheckpointError, MissingFileError
-from ..training.checkpoint import load_checkpoint, model_from_checkpoint
+from ..model.weights import load_checkpoint, model_from_checkpoint
 from ..utils import resolve_device
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"  # banet_lite/assets: package data

@@ -86,7 +86,7 @@ def separable_params(R: int) -> int:
 
 
 def poly_lr(base_lr: float, step: int, total_steps: int) -> float:
-    from ..training.train import poly_lr
+    from ..training.schedule import poly_lr
 
     return base_lr * poly_lr(step, total_steps)
 

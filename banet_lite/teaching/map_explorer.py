@@ -20,8 +20,8 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from ..model.output import foreground_probability, logits_to_mask
+from ..overlay import overlay
 from .explorer import ModelExplorer, reduce_channels
-from .overlay import overlay
 from .plots import _denormalize, _new_figure
 
 

@@ -25,7 +25,7 @@ from ..data.transforms import denormalize
 from ..files import atomic_write, read_csv
 from ..metrics import confusion, dice
 from ..model.output import foreground_probability, logits_to_mask
-from .overlay import _to_mask, overlay
+from ..overlay import _to_mask, overlay
 
 _MPL_VERSION = tuple(int(p) for p in matplotlib.__version__.split(".")[:2])
 

@@ -1,6 +1,6 @@
 """Pictures: `bl.viz.*` in one namespace, from these files.
 
-    overlay.py    masks drawn on an image (numpy only)
+    ../overlay.py masks drawn on an image (numpy only; evaluate's predictions use it too)
     plots.py      static figures: batches, training curves, metric distributions
     explorer.py   the shared explorer component (Explorer, ModelExplorer)
     regions.py    where a map is strong: its mean on the outline, interior, background and frame
@@ -12,9 +12,9 @@ Every plotting function returns a matplotlib `Figure` and never calls `plt.show(
 
 from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from ..model.output import foreground_probability
+from ..overlay import GT_COLOUR, PRED_COLOUR, overlay
 from .explorer import Explorer, ModelExplorer, lesion_channel, reduce_channels
 from .map_explorer import MAP_CHOICES, MapChoice, MapExplorer
-from .overlay import GT_COLOUR, PRED_COLOUR, overlay
 from .plots import (
     figure_to_png,
     plot_history,

@@ -27,10 +27,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import CheckpointError, MissingFileError, OutputError
+from ..errors import CheckpointError, OutputError
 from ..files import atomic_write, reason, write_csv
-from ..model.banet import build_model, config_from_dict
-from ..utils import resolve_device
+from ..model.weights import load_checkpoint, load_model, model_from_checkpoint  # noqa: F401 (read back: model side)
 from .resuming import check_resumable
 
 
@@ -76,38 +75,10 @@ def _copy_to_disk(src: str | os.PathLike, dst: Path) -> None:
         os.fsync(f.fileno())
 
 
-def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
-    """torch.load with weights_only=True (no code runs from the file), with clear errors."""
-    path = Path(path)
-    if not path.is_file():
-        raise MissingFileError(f"{path}: checkpoint not found")
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # pickle, zip and torch errors alike: the file is not what it claims
-        raise CheckpointError(f"{path}: not a readable banet-lite checkpoint ({type(exc).__name__}: {exc})") from exc
-    if not isinstance(ckpt, dict) or "model" not in ckpt or "config" not in ckpt:
-        raise CheckpointError(f"{path}: not a banet-lite checkpoint (no 'model'/'config' entries)")
-    return ckpt
-
-
 def model_config_dict(model: nn.Module, preset: str | None = None) -> dict:
     """The architecture of `model` as plain types, for the checkpoint's `config` entry (the input size
     is not part of it: that is the checkpoint's own `img_size`)."""
     return model.config.to_dict()
-
-
-def model_from_checkpoint(ckpt: dict) -> nn.Module:
-    """Rebuild the network a checkpoint was trained with (BA-Net or the U-Net baseline) and load its weights."""
-    model = build_model(config_from_dict(ckpt["config"]))
-    model.load_state_dict(ckpt["model"])
-    return model
-
-
-def load_model(checkpoint: str | os.PathLike, device: str = "auto") -> tuple[nn.Module, dict]:
-    """(model in eval mode on the device, checkpoint dict)."""
-    ckpt = load_checkpoint(checkpoint)
-    model = model_from_checkpoint(ckpt).to(resolve_device(device)).eval()
-    return model, ckpt
 
 
 # ------------------------------------------------------------------- a training run's checkpoints

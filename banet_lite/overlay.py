@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from torch import Tensor
 
-from ..metrics import boundary
+from .metrics import boundary
 
 GT_COLOUR = (40, 220, 60)  # ground truth: green
 PRED_COLOUR = (240, 50, 40)  # prediction: red
