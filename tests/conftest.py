@@ -9,8 +9,27 @@ Where that is not acceptable, `BANET_REQUIRE` lists the markers whose tests must
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+WATCHED = (ROOT, ROOT / "data", ROOT / "benchmarks", ROOT / "notebooks")  # where a stray default path would land
+
+
+def _entries() -> set[Path]:
+    return {p for folder in WATCHED if folder.is_dir() for p in folder.iterdir() if p.name != "__pycache__"}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tests_write_only_to_temporary_folders():
+    """Every test writes under its tmp_path: a run that falls back to a default output folder (runs/banet)
+    would otherwise leave it in the checkout. Fails the session, naming what appeared."""
+    before = _entries()
+    yield
+    new = sorted(str(p.relative_to(ROOT)) for p in _entries() - before)
+    assert not new, f"the tests left {new} in the checkout; write under tmp_path"
+
 
 REQUIRED = {m.strip() for m in os.environ.get("BANET_REQUIRE", "").split(",") if m.strip()}
 
