@@ -129,7 +129,7 @@ def speed() -> str:
 def speed_vs_reference() -> str:
     records = load("speed_vs_reference")
     if not records:
-        return ("No record since the records began (2026-12-03): `python benchmarks/speed.py --vs-reference "
+        return (f"No record since the records began ({records_began()}): `python benchmarks/speed.py --vs-reference "
                 "--reference .bench/BA-Net`. The earlier hand-kept measurements are in ARCHIVE.md, \"CPU speed-up "
                 "against the reference\".")
     lines = ["| date | input | batch | precision | fast path | library step (s) | authors' step (s) | ratio | "
@@ -313,7 +313,16 @@ SECTIONS = {"claims": claims, "parameters": parameters, "parity": parity, "speed
             "gpu_checks": gpu_checks, "headlines": headlines}
 
 
+def records_began() -> str:
+    """The date of the oldest record in benchmarks/results (the figures before it are in ARCHIVE.md)."""
+    dates = [r["date"][:10] for path in sorted(results_dir().glob("*.jsonl"))
+             for r in read_records(path.stem) if "date" in r]
+    return min(dates) if dates else "no records yet"
+
+
 def render(template: str) -> str:
+    template = template.replace("{{ records_began }}", records_began())  # the one inline field
+
     def fill(match: re.Match) -> str:
         name, *args = match.group(1).split()
         if name not in SECTIONS:
