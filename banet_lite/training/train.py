@@ -57,7 +57,7 @@ from .copies import RunCopies
 from .distributed import barrier, broadcast, closing_process_group, distributed_setup, training_module
 from .optimizer import adam
 from .precision import SkippedSteps, amp_settings, check_skipped
-from .progress import end_line, epoch_bar, epoch_line, settings_line  # noqa: F401 (settings_line: bl.train.settings_line)
+from .progress import end_line, epoch_bar, epoch_line
 from .run_folder import run_log
 from .schedule import PolySchedule, poly_lr, steps_per_epoch  # noqa: F401 (poly_lr: bl.train.poly_lr)
 from .step import dice_sum, train_step
