@@ -1,8 +1,8 @@
-"""BA-Net configuration: the architecture dataclass, three named presets and their training defaults.
+"""BA-Net configuration: the architecture dataclass and three named presets.
 
 A preset fixes the network's shape (backbone depth and width, the reduced per-stage width R,
-the ASPP width); `TRAINING_DEFAULTS` holds, apart, what suits it in training (input size, batch
-size, learning rate, epochs), so a checkpoint's architecture carries no input size of its own.
+the ASPP width); what suits it in training (input size, batch size, learning rate, epochs) is
+training's business (training/config.py `TRAINING_DEFAULTS`), so an architecture carries no input size.
 Every preset carries the same ablation switches:
 
 | switch             | on (BA-Net)                                  | off (plain substitute)                         |
@@ -100,27 +100,6 @@ PRESETS: dict[str, BANetConfig] = {
 }
 
 
-@dataclass(frozen=True)
-class TrainingDefaults:
-    """What `fit` and the CLI use for a preset when not told otherwise."""
-
-    img_size: int
-    batch_size: int
-    lr: float
-    epochs: int
-
-
-TRAINING_DEFAULTS: dict[str, TrainingDefaults] = {
-    "paper": TrainingDefaults(img_size=256, batch_size=8, lr=1e-4, epochs=150),  # the reference's recipe
-    # lite trains from scratch (no ImageNet weights at its width), so a higher lr than the paper's 1e-4;
-    # 192 px inputs buy about 1.8x the epochs of 256 px within a fixed CPU budget (benchmarks/RESULTS.md)
-    "lite": TrainingDefaults(img_size=192, batch_size=8, lr=1e-3, epochs=30),
-    # 12 epochs: enough for notebook 05's run (edge_pos_weight 10) to segment as well as an unweighted one
-    "tiny": TrainingDefaults(img_size=96, batch_size=8, lr=3e-3, epochs=12),
-}
-TRAINING_DEFAULTS["unet"] = TRAINING_DEFAULTS["lite"]  # the U-Net baseline trains with lite's defaults
-
-
 def min_img_size(network) -> int:
     """The smallest square input (px) a network config takes, found by trying every size from 1 px (forward and
     backward in training mode, then inference; tests/test_cli_hostile.py keeps it true): BA-Net any size, as
@@ -129,12 +108,6 @@ def min_img_size(network) -> int:
     from .unet import UNetConfig
 
     return 2 ** network.depth if isinstance(network, UNetConfig) else 1
-
-
-def training_defaults(preset: str) -> TrainingDefaults:
-    if preset not in TRAINING_DEFAULTS:
-        raise ConfigError(f"preset={preset!r}: unknown; choose one of {sorted(TRAINING_DEFAULTS)}")
-    return TRAINING_DEFAULTS[preset]
 
 
 def get_config(preset: str = "paper", **overrides) -> BANetConfig:

@@ -1,6 +1,6 @@
 """The training run's settings: one dataclass, every field a CLI flag (`python -m banet_lite train --help`).
 
-Fields left None take the preset's training defaults (config.py `TRAINING_DEFAULTS`); `resolved()`
+Fields left None take the preset's training defaults (`TRAINING_DEFAULTS` below); `resolved()`
 fills them in and checks, before any data is read, every setting (`check_settings`: epochs, batch size
 and learning rate above their minimum, an image size the network takes, fractions in range, ...) and
 that the network can take the options and the backbone weights asked for. `check_writable(cfg.out)`
@@ -14,8 +14,35 @@ import os
 from dataclasses import asdict, dataclass, field
 
 from ..errors import ConfigError
-from ..model.config import min_img_size, training_defaults
+from ..model.config import min_img_size
 from .schedule import BUDGET_EPOCHS, SCHEDULES, spans_budget
+
+
+@dataclass(frozen=True)
+class TrainingDefaults:
+    """What `fit` and the CLI use for a preset when not told otherwise."""
+
+    img_size: int
+    batch_size: int
+    lr: float
+    epochs: int
+
+
+TRAINING_DEFAULTS: dict[str, TrainingDefaults] = {
+    "paper": TrainingDefaults(img_size=256, batch_size=8, lr=1e-4, epochs=150),  # the reference's recipe
+    # lite trains from scratch (no ImageNet weights at its width), so a higher lr than the paper's 1e-4;
+    # 192 px inputs buy about 1.8x the epochs of 256 px within a fixed CPU budget (benchmarks/RESULTS.md)
+    "lite": TrainingDefaults(img_size=192, batch_size=8, lr=1e-3, epochs=30),
+    # 12 epochs: notebook 05's CPU run, a couple of minutes on a laptop
+    "tiny": TrainingDefaults(img_size=96, batch_size=8, lr=3e-3, epochs=12),
+}
+TRAINING_DEFAULTS["unet"] = TRAINING_DEFAULTS["lite"]  # the U-Net baseline trains with lite's defaults
+
+
+def training_defaults(preset: str) -> TrainingDefaults:
+    if preset not in TRAINING_DEFAULTS:
+        raise ConfigError(f"preset={preset!r}: unknown; choose one of {sorted(TRAINING_DEFAULTS)}")
+    return TRAINING_DEFAULTS[preset]
 
 
 def setting(default, help: str):
