@@ -18,7 +18,7 @@ class BANetError(Exception):
 
 
 class ConfigError(BANetError, ValueError):
-    """An option or a combination of options that cannot work (still a ValueError for old callers)."""
+    """An option or a combination of options that cannot work (a ValueError too, so `except ValueError` catches it)."""
 
 
 class DatasetError(BANetError, ValueError):

@@ -158,7 +158,7 @@ def test_evaluate_without_split_csv_uses_the_runs_seeded_test_split(tmp_path):
         ("cuda", True, (9, 0), torch.bfloat16, False),  # H100
         ("cuda", True, None, torch.float16, True),  # unknown: the safe choice
         ("cuda", False, (9, 0), None, False),  # amp=False: float32
-        ("cpu", True, None, None, False),  # CPU without a preset: float32, as before
+        ("cpu", True, None, None, False),  # CPU without a preset: float32
         ("cpu", False, None, None, False),
     ],
 )
@@ -233,7 +233,7 @@ def test_pretrained_auto_resolves_per_preset_and_misuse_fails_before_any_data(tm
     assert btrain.TrainConfig(preset="paper", pretrained="auto").resolved().pretrained == "imagenet"
     assert btrain.TrainConfig(preset="lite", pretrained="auto").resolved().pretrained is None
     assert btrain.TrainConfig(preset="unet", pretrained="auto").resolved().pretrained is None
-    assert btrain.TrainConfig(preset="paper").resolved().pretrained is None  # the default: as before
+    assert btrain.TrainConfig(preset="paper").resolved().pretrained is None  # the default: random weights
     with pytest.raises(ValueError, match="U-Net baseline"):
         btrain.fit(small_config(tmp_path, preset="unet", pretrained="imagenet", data_dir=str(tmp_path / "none")))
     with pytest.raises(ValueError, match="use_pee"):

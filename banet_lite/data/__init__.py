@@ -11,7 +11,7 @@ A dataset item is a pair
 
     image: float32 (3, S, S), ImageNet-normalised        mask: float32 (1, S, S) in {0, 1}
 
-Every public name is re-exported here, so `bl.data.find_pairs` and friends work as before. The two files
+Every public name is re-exported here, so `bl.data.find_pairs` and friends are one name away. The two files
 that need torch (datasets.py, transforms.py) load on first use of one of their names, so that the command
 line can list datasets and check a folder (`check-data`) without importing torch.
 """

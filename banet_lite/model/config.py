@@ -68,7 +68,7 @@ class BANetConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> BANetConfig:
-        d = {k: v for k, v in d.items() if k not in LEGACY_TRAINING_KEYS}  # checkpoints from before the split
+        d = {k: v for k, v in d.items() if k not in LEGACY_TRAINING_KEYS}  # training keys some checkpoints keep here
         d["pee_kernels"] = tuple(tuple(k) for k in d["pee_kernels"])
         d["aspp_rates"] = tuple(d["aspp_rates"])
         return cls(**d)
@@ -83,7 +83,7 @@ BORDER_RULES: dict[str, bool] = {"exclude_padding": False, "zero_padding": True}
 
 
 # The ablation switches, read off the fields marked above: {"use_pee": "PEE", ..., "deep_supervision": ...}.
-# The CLI's --no-pee ... flags and benchmarks/ablation.py's variants are built from this one list.
+# The CLI's --no-pee ... flags and benchmarks/quality.py's ablation variants are built from this one list.
 ABLATIONS: dict[str, str] = {f.name: f.metadata["ablation"] for f in fields(BANetConfig) if "ablation" in f.metadata}
 
 

@@ -13,13 +13,15 @@ marked as boundary, though it is not a lesion boundary.
 
 Joint loss. For the final logits and the 4 side outputs of each kind:
 
-    L = L_main(out, y) + sum_i lambda_i * ( L_seg(side_mask_i, y) + L_edge(side_edge_i, b) )
+    L = L_main(out, y) + sum_i lambda_i * ( CE(side_mask_i, y) + w_edge * CE_w(side_edge_i, b) )
     L_main = CE(out, y) + w_dice * Dice(p_fg(out), y)
+    CE_w: cross-entropy with the boundary class weighted w (edge_pos_weight; None: w = 1)
 
 CE is binary cross-entropy for a 1-channel output and softmax cross-entropy for K >= 2;
 Dice(p, y) = 1 - (2 sum p y + 1) / (sum p + sum y + 1), per image, then averaged. The paper
-uses lambda_i = 1 and BCE everywhere; the reference adds the Dice term. Boundary pixels are
-few (a few percent of the image), so `edge_pos_weight` can up-weight them.
+uses lambda_i = 1, w_edge = 1, w = 1 and BCE everywhere; the reference adds the Dice term
+(w_dice = 1). Boundary pixels are few (a few percent of the image), so w > 1 up-weights them;
+w_edge = 0 trains without boundary supervision.
 """
 
 from __future__ import annotations
@@ -75,6 +77,20 @@ def soft_dice_loss(logits: Tensor, target: Tensor, smooth: float = 1.0) -> Tenso
 
 
 class JointLoss(nn.Module):
+    """The joint loss of the module docstring: `loss_fn(out, masks) -> (total, parts)`.
+
+    Args:
+        side_weights: lambda_i, one for all four stages or four values (paper: 1).
+        dice_weight: w_dice, the soft Dice term on the final output (the reference's: 1).
+        edge_weight: w_edge, the side boundary terms' weight; 0 switches boundary supervision off.
+        edge_pos_weight: w, the boundary class's weight in those terms; None is 1 (the paper's).
+        border_rule: the boundary target's border rule; `fit` passes the model's own.
+
+    Example:
+        >>> loss_fn = JointLoss(edge_pos_weight=10.0)
+        >>> total, parts = loss_fn(model(images), masks)   # parts: main_ce, main_dice, side_seg, side_edge
+    """
+
     def __init__(self, side_weights: float | Sequence[float] = 1.0, dice_weight: float = 1.0,
                  edge_weight: float = 1.0, edge_pos_weight: float | None = None,
                  border_rule: str = "exclude_padding"):

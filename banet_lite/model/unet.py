@@ -68,11 +68,6 @@ class UNet(nn.Module):
             x = block(torch.cat([skip, resize_to(x, skip)], dim=1))  # upsample to the skip's size, fuse
         return SegmentationOutput(self.head(x), maps={} if return_maps else None)  # (B, K, H, W)
 
-    @property
-    def hparams(self) -> dict:
-        """The constructor's arguments (older name of `config`, without the preset)."""
-        return {k: v for k, v in self.config.to_dict().items() if k != "preset"}
-
     @classmethod
     def from_config(cls, config: UNetConfig) -> UNet:
         return cls(config.num_classes, config.base_width, config.in_channels, config.depth)
