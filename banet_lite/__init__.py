@@ -14,7 +14,8 @@ __version__ = "0.1.0"
 # `python -m banet_lite --help` answers at once (torch is imported when a command runs, not before).
 _PUBLIC_NAMES = {
     "ASPP": "model.aspp", "DilatedResNet": "model.backbone", "load_pretrained_backbone": "model.backbone",
-    **dict.fromkeys(("BANet", "SegmentationOutput", "build_model", "count_parameters"), "model.banet"),
+    "BANet": "model.banet", "SegmentationOutput": "model.output",
+    **dict.fromkeys(("build_model", "count_parameters"), "model.registry"),
     "CrossFeatureFusion": "model.cff", **dict.fromkeys(("PRESETS", "BANetConfig", "get_config"), "model.config"),
     "Decoder": "model.decoder", "JointLoss": "model.losses", "edge_target": "model.losses",
     "InteractiveAttention": "model.mtl", "MiniMTL": "model.mtl", "PyramidEdgeExtraction": "model.pee",

@@ -107,7 +107,7 @@ def download(args) -> None:
 
 
 def diagram(args) -> None:
-    from .model.banet import make_config
+    from .model.registry import make_config
     from .teaching.diagram import draw_network
     from .teaching.plots import save_figure
 

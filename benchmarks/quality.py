@@ -41,8 +41,8 @@ from common import read_records, record, results_dir  # benchmarks/common.py: th
 
 from banet_lite.data import case_of_stem, write_synthetic_cases, write_synthetic_dataset
 from banet_lite.evaluate import evaluate
-from banet_lite.model.banet import build_model, count_parameters
 from banet_lite.model.config import ABLATIONS
+from banet_lite.model.registry import build_model, count_parameters
 from banet_lite.training.config import TrainConfig
 from banet_lite.training.train import fit
 

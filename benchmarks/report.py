@@ -28,7 +28,7 @@ from pathlib import Path
 from common import newest_runs, read_records, results_dir  # benchmarks/common.py: this folder is sys.path[0]
 
 from banet_lite.files import atomic_write
-from banet_lite.model.banet import build_model, count_parameters
+from banet_lite.model.registry import build_model, count_parameters
 from banet_lite.stats import format_p
 from banet_lite.teaching import claims as course_claims
 from banet_lite.teaching import results as course_results

@@ -504,9 +504,9 @@ def test_the_stated_minimum_image_size_is_the_real_one(preset, smallest):
     """model/config.py `min_img_size`: a training step works at the minimum (batch 2), and one pixel less fails."""
     import torch
 
-    from banet_lite.model.banet import build_model
     from banet_lite.model.config import min_img_size
     from banet_lite.model.losses import joint_loss_for
+    from banet_lite.model.registry import build_model
 
     model = build_model(preset).train()
     assert min_img_size(model.config) == smallest

@@ -189,7 +189,7 @@ def test_tiny_overfits_one_small_synthetic_batch():
 # --------------------------------------------------------------- pretrained weights
 @pytest.mark.parametrize("preset, expected", [("paper", "imagenet"), ("lite", None), ("tiny", None), ("unet", None)])
 def test_default_pretrained_is_imagenet_only_where_the_layout_has_it(preset, expected):
-    from banet_lite.model.banet import default_pretrained
+    from banet_lite.model.registry import default_pretrained
 
     assert default_pretrained(preset) == expected
     assert default_pretrained("paper", base_width=32) is None  # no ImageNet weights at that width
@@ -197,7 +197,7 @@ def test_default_pretrained_is_imagenet_only_where_the_layout_has_it(preset, exp
 
 
 def test_resolve_pretrained_spellings():
-    from banet_lite.model.banet import resolve_pretrained
+    from banet_lite.model.registry import resolve_pretrained
 
     assert resolve_pretrained("auto", "paper") == "imagenet"
     assert resolve_pretrained("auto", "lite") is None and resolve_pretrained("auto", "unet") is None

@@ -20,7 +20,7 @@ from torch import nn
 
 from ..errors import CheckpointError, MissingFileError
 from ..utils import resolve_device
-from .banet import build_model, config_from_dict
+from .registry import build_model, config_from_dict
 
 
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:

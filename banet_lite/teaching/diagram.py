@@ -22,8 +22,9 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from torch import nn
 
 from ..errors import ConfigError
-from ..model.banet import BANet, build_model, family_of
+from ..model.banet import BANet
 from ..model.config import BANetConfig
+from ..model.registry import build_model, family_of
 from .diagram_layout import Arrow, Box, Label, Layout, format_count, layout_network
 from .plots import _new_figure
 

@@ -28,8 +28,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ..model.banet import BANet, count_parameters
+from ..model.banet import BANet
 from ..model.config import ABLATIONS
+from ..model.registry import count_parameters
 
 Shape = tuple[int, int, int]  # (C, h, w)
 

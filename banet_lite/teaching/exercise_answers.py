@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from ..model import losses
-from ..model.banet import BANet, build_model
+from ..model.banet import BANet
 from ..model.cff import CrossFeatureFusion
 from ..model.config import get_config
 from ..model.layers import SeparableConv
@@ -26,6 +26,7 @@ from ..model.mtl import InteractiveAttention, MiniMTL
 from ..model.output import SegmentationOutput
 from ..model.pee import PyramidEdgeExtraction, pyramid_edges
 from ..model.reference import pee_squeeze_from_reference
+from ..model.registry import build_model
 
 # --- inputs, each built from a fixed seed ---------------------------------------------------------------
 

@@ -108,7 +108,7 @@ class TrainConfig:
     def resolved(self) -> TrainConfig:
         """A copy with the preset's training defaults filled in, "auto" weights resolved and `data_dir` made
         absolute (a resumed run finds its data from any folder); every setting checked (`check_settings`)."""
-        from ..model.banet import make_config, resolve_pretrained  # torch: only once a run is being set up
+        from ..model.registry import make_config, resolve_pretrained  # torch: only once a run is being set up
 
         defaults = training_defaults(self.preset)
         d = asdict(self)

@@ -17,7 +17,7 @@ upsampling's backward, cuDNN's autotuned ones) sum in no fixed order, up to that
 
 Backbone weights: `pretrained="auto"` starts the `paper` preset from torchvision's ImageNet
 ResNet-50 (the paper's and the reference's setting) and the other presets from random weights;
-"imagenet", a URL or a local `.pth` file ask for weights explicitly (model/banet.py, model/backbone.py).
+"imagenet", a URL or a local `.pth` file ask for weights explicitly (model/registry.py, model/backbone.py).
 
 On a GPU: channels_last, `cudnn.benchmark`, mixed precision (`amp_settings`: bfloat16 from compute
 capability 8.0, float16 with a GradScaler below), fused Adam, no host read inside a step (optimizer.py).
@@ -47,8 +47,8 @@ from ..errors import TrainingError
 from ..files import read_csv
 from ..metrics import batch_scores
 from ..model.backbone import describe_weights, fetch_imagenet_weights, load_pretrained_backbone
-from ..model.banet import build_model
 from ..model.losses import JointLoss, joint_loss_for
+from ..model.registry import build_model
 from ..utils import resolve_device, seed_everything
 from . import schedule
 from .checkpoint import resume, save_epoch
