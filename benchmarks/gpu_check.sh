@@ -215,6 +215,7 @@ sys.path.insert(0, "benchmarks")
 from common import record  # noqa: E402  (benchmarks/common.py: how every benchmark writes its records)
 
 from banet_lite.files import read_csv
+from banet_lite.metrics import METRIC_NAMES
 from banet_lite.training.checkpoint import load_checkpoint
 from banet_lite.training.config import TrainConfig
 from banet_lite.training.precision import amp_settings
@@ -257,8 +258,7 @@ row = {
     "seconds_per_epoch": statistics.median(float(r["seconds"]) for r in rows),
     "peak_gpu_memory_mib": max(memory) if memory else None,
     "best_val_dice": max(float(r["val_dice"]) for r in rows),
-    "test": {k: summary[k] for k in ("n_images", "split", "dice", "jaccard", "accuracy", "sensitivity",
-                                     "specificity", "hd95", "boundary_f")},
+    "test": {k: summary[k] for k in ("n_images", "split", *METRIC_NAMES)},
 }
 path = record("gpu_check", row, os.environ["RECORD_DIR"])
 peak = f"{row['peak_gpu_memory_mib']} MiB" if memory else "n/a"

@@ -41,6 +41,7 @@ from common import read_records, record, results_dir  # benchmarks/common.py: th
 
 from banet_lite.data import case_of_stem, write_synthetic_cases, write_synthetic_dataset
 from banet_lite.evaluate import evaluate
+from banet_lite.metrics import METRIC_NAMES
 from banet_lite.model.config import ABLATIONS
 from banet_lite.model.registry import build_model, count_parameters
 from banet_lite.training.config import TrainConfig
@@ -80,7 +81,7 @@ SWEEPS: dict[str, dict[str, tuple[str, dict]]] = {  # sweep -> variant -> (prese
     },
 }
 DEFAULT_VARIANTS = {"train": ["lite"]}  # every other sweep runs all its variants by default
-METRICS = ("dice", "jaccard", "accuracy", "sensitivity", "specificity", "boundary_f", "hd95")
+METRICS = METRIC_NAMES  # the evaluation summary's metrics (metrics.py), copied into each record
 SYNTHETIC = {"n": 400, "size": 96, "seed": 0}  # the synthetic lesions a --dataset synthetic run trains on
 SYNTHETIC_CASES = {"n": 100, "size": 96, "seed": 4242}  # and its case-by-case test set: 100 lesions x 5 cases
 PER_IMAGE = ("dice", "boundary_f")  # the per-image scores a record keeps, for paired tests

@@ -75,7 +75,7 @@ def fake_run(run: Path, **trained) -> None:
                run / "last.pt")
     write_csv(run / "history.csv",
               [{"epoch": 1, "lr": 0.0, "seconds": 2.0, "train_images_per_s": 5.0, "val_dice": 0.5}])
-    metrics = ("dice", "jaccard", "accuracy", "sensitivity", "specificity", "hd95", "boundary_f")
+    from banet_lite.metrics import METRIC_NAMES as metrics
     (run / "eval_test" / "summary.json").write_text(
         '{"n_images": 3, "split": "test", ' + ", ".join(f'"{k}": 0.5' for k in metrics) + "}")
 
