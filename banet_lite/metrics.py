@@ -290,18 +290,27 @@ def _mask_batch(mask: Tensor, like: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def batch_confusion(logits: Tensor, mask: Tensor) -> list[tuple[int, int, int, int]]:
-    """(TP, FP, FN, TN) of every image of a batch: logits (B, K, H, W), mask (B, 1, H, W) -> B tuples.
-
-    Counted on the device in one pass; only 4 B integers travel to the CPU.
-    """
+def batch_counts(logits: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(TP, FP, FN, TN), each (B,), of every image of a batch, on the device: logits (B, K, H, W), mask
+    (B, 1, H, W)."""
     pred = logits_to_mask(logits)  # (B, H, W)
     target = _mask_batch(mask, pred)
     tp = (pred & target).flatten(1).sum(1)  # (B,)
     fp = (pred & ~target).flatten(1).sum(1)
     fn = (~pred & target).flatten(1).sum(1)
-    tn = pred[0].numel() - tp - fp - fn
-    return [tuple(row) for row in torch.stack([tp, fp, fn, tn], dim=1).tolist()]
+    return tp, fp, fn, pred[0].numel() - tp - fp - fn
+
+
+def dice_of_counts(tp: Tensor, fp: Tensor, fn: Tensor) -> Tensor:
+    """`dice`'s rule on (B,) count tensors, in float64 on their device (training sums it without a host read)."""
+    tp, fp, fn = tp.double(), fp.double(), fn.double()
+    return torch.where(tp + fp == 0, (fn == 0).double(), 2 * tp / (2 * tp + fp + fn).clamp_min(1))
+
+
+def batch_confusion(logits: Tensor, mask: Tensor) -> list[tuple[int, int, int, int]]:
+    """(TP, FP, FN, TN) of every image of a batch -> B tuples: counted on the device in one pass
+    (`batch_counts`); only 4 B integers travel to the CPU."""
+    return [tuple(row) for row in torch.stack(batch_counts(logits, mask), dim=1).tolist()]
 
 
 def batch_scores(logits: Tensor, mask: Tensor) -> list[dict[str, float]]:

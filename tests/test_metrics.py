@@ -207,3 +207,21 @@ def test_band_f_score_of_side_boundary_bands():
     perfect = torch.cat([-band, band], 1) * 10  # (1, 2, 16, 16) logits: class 1 on the band
     silent = torch.cat([torch.ones_like(band), -torch.ones_like(band)], 1)
     assert bl.metrics.side_boundary_f_scores([perfect, silent], mask) == [1.0, 0.0]
+
+
+def test_the_training_dice_and_the_evaluation_dice_are_one_rule():
+    """step.dice_sum (on the device, no host read) and metrics.dice (per image, on the host) agree, empty
+    predictions and empty targets included: both go through metrics.batch_counts."""
+    import torch
+
+    from banet_lite.metrics import batch_confusion, dice
+    from banet_lite.training.step import dice_sum
+
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(6, 2, 16, 16, generator=g)
+    logits[0, 1] = -10  # image 0: an empty prediction
+    masks = (torch.rand(6, 1, 16, 16, generator=g) > 0.6).float()
+    masks[1] = 0  # image 1: an empty target
+    logits[2, 1], masks[2] = -10, 0  # image 2: both empty (Dice 1)
+    expected = sum(dice(*counts) for counts in batch_confusion(logits, masks))
+    assert abs(dice_sum(logits, masks).item() - expected) < 1e-9

@@ -16,7 +16,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ..model.output import SegmentationOutput, logits_to_mask
+from ..metrics import batch_counts, dice_of_counts
+from ..model.output import SegmentationOutput
 from .precision import SkippedSteps, scaler_step
 
 
@@ -38,8 +39,7 @@ def train_step(model: nn.Module, images: Tensor, masks: Tensor, optimizer: torch
 
 
 def dice_sum(logits: Tensor, masks: Tensor) -> Tensor:
-    """The sum of a batch's per-image hard Dice, on the device; metrics.dice's rule (an empty prediction
+    """The sum of a batch's per-image hard Dice, on the device: metrics.dice's rule (an empty prediction
     scores 1 when the target is empty too, else 0), in float64 as batch_scores computes it on the host."""
-    pred, target = logits_to_mask(logits), masks[:, 0] > 0.5
-    tp, fp, fn = ((a & b).flatten(1).sum(1).double() for a, b in ((pred, target), (pred, ~target), (~pred, target)))
-    return torch.where(tp + fp == 0, (fn == 0).double(), 2 * tp / (2 * tp + fp + fn).clamp_min(1)).sum()
+    tp, fp, fn, _ = batch_counts(logits, masks)
+    return dice_of_counts(tp, fp, fn).sum()
