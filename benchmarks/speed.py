@@ -40,7 +40,9 @@ import torch
 from common import build_reference, cpu_flags, import_reference, record, synthetic_batch, timed
 
 import banet_lite as bl
+from banet_lite.training.optimizer import adam
 from banet_lite.training.precision import amp_settings
+from banet_lite.training.schedule import PolySchedule
 from banet_lite.training.step import dice_sum, train_step
 from banet_lite.training.train import TrainConfig, use_cpu_fast_path
 from banet_lite.training.weight_grad import gemm_weight_grads
@@ -62,7 +64,7 @@ def time_training(model, batch_size: int, size: int, steps: int, repeats: int, d
     with `fast_path`, on fit's CPU fast path (weight_grad.py, fused Adam)."""
     model.train()
     loss_fn = bl.losses.joint_loss_for(model)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4, fused=fast_path or None)
+    opt = adam(model.parameters(), lr=1e-4, weight_decay=0.0, device_type=device.type, cpu_fast_path=fast_path)
     scaler = torch.amp.GradScaler(device.type, enabled=False)  # float32 / bfloat16: a pass-through
     x, y = synthetic_batch(batch_size, size, device)
     with gemm_weight_grads(model, enabled=fast_path):
@@ -92,9 +94,8 @@ def versus_reference(path: str, steps: int, size: int = 256, batch_size: int = 2
     amp_dtype = precision_for("paper", device, precision)
     loss_fn = bl.losses.joint_loss_for(lib)  # fit's defaults (the paper preset's border rule)
     fast_path = use_cpu_fast_path(device.type, TrainConfig(preset="paper", cpu_fast_path=fast_path))  # fit's rule
-    opt = torch.optim.Adam(lib.parameters(), lr=1e-4, weight_decay=0.0, fused=fast_path or None)
-    total_steps = 10_000
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: max(0.0, 1 - t / total_steps) ** 0.9)
+    opt = adam(lib.parameters(), lr=1e-4, weight_decay=0.0, device_type=device.type, cpu_fast_path=fast_path)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, PolySchedule(steps_per_epoch=100, epochs=100))  # fit's schedule
     scaler = torch.amp.GradScaler("cuda", enabled=False)  # as fit on a CPU: a pass-through
 
     images, masks = synthetic_batch(batch_size, size, memory_format=torch.contiguous_format)  # on the host
