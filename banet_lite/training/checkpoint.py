@@ -23,6 +23,7 @@ import shutil
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -31,6 +32,9 @@ from ..errors import CheckpointError, OutputError
 from ..files import atomic_write, reason, write_csv
 from ..model.weights import load_checkpoint, load_model, model_from_checkpoint  # noqa: F401 (read back: model side)
 from .resuming import check_resumable
+
+if TYPE_CHECKING:  # for the annotations only: train.py imports this module
+    from .train import Run
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
@@ -82,8 +86,7 @@ def model_config_dict(model: nn.Module, preset: str | None = None) -> dict:
 
 
 # ------------------------------------------------------------------- a training run's checkpoints
-# `run` below is train.py's Run (not imported here: train.py imports this module)
-def checkpoint_state(run, epoch: int) -> dict:
+def checkpoint_state(run: Run, epoch: int) -> dict:
     """The whole state of a training run (train.py's Run) after `epoch` epochs: what `resume` needs to
     continue bit for bit."""
     rng = {"torch": torch.get_rng_state()}
@@ -95,14 +98,14 @@ def checkpoint_state(run, epoch: int) -> dict:
             "train_config": asdict(run.cfg), "img_size": run.cfg.img_size, "history": run.history, "rng": rng}
 
 
-def weights_state(run, epoch: int) -> dict:
+def weights_state(run: Run, epoch: int) -> dict:
     """What `best.pt` holds: what evaluate and predict need (weights, config, input size, the run's
     settings and record), not the optimizer's state (two thirds of `last.pt` for Adam)."""
     full = checkpoint_state(run, epoch)
     return {k: full[k] for k in ("model", "epoch", "best_score", "config", "train_config", "img_size", "history")}
 
 
-def resume(run, path: str | os.PathLike) -> None:
+def resume(run: Run, path: str | os.PathLike) -> None:
     """Put a freshly set-up run back into the state `last.pt` at `path` holds. Loaded onto the CPU: each
     `load_state_dict` places its state where its owner keeps it (Adam's `step` counts: optimizer.py)."""
     ckpt = load_checkpoint(path, map_location="cpu")
@@ -123,7 +126,7 @@ def resume(run, path: str | os.PathLike) -> None:
         print(f"resumed from {path} at epoch {run.start_epoch} (best val Dice {run.best_score:.4f})")
 
 
-def save_epoch(run, epoch: int, score: float, last: bool = True) -> None:
+def save_epoch(run: Run, epoch: int, score: float, last: bool = True) -> None:
     """Rank 0, after each epoch: best.pt (weights) when the validation Dice beats every earlier one, last.pt
     (the whole state) when `last` (every `checkpoint_every` epochs, and when the run ends), history.csv."""
     if score > run.best_score:
