@@ -15,6 +15,7 @@ from resume_check import assert_resumed_like_straight, fit_traced
 
 from banet_lite.errors import TrainingError
 from banet_lite.training import precision
+from banet_lite.training import run as brun
 from banet_lite.training import step as bstep
 from banet_lite.training import train as btrain
 
@@ -27,7 +28,7 @@ def small_config(tmp_path: Path, **kw) -> btrain.TrainConfig:
 
 def force_precision(monkeypatch, dtype, scaler: bool = False) -> None:
     """Make `fit` train under `dtype` autocast (with a GradScaler when `scaler`) whatever the machine."""
-    monkeypatch.setattr(btrain, "amp_settings", lambda *args, **kwargs: (dtype, scaler))
+    monkeypatch.setattr(brun, "amp_settings", lambda *args, **kwargs: (dtype, scaler))
 
 
 def flat_parameters(model) -> torch.Tensor:
@@ -61,8 +62,8 @@ def as_on_cuda(monkeypatch, scaler: bool) -> None:
     """The optimizer and GradScaler `setup` builds on CUDA (optimizer.py), here on the CPU: fused Adam, and
     with `scaler` an enabled GradScaler (float32 numerics: the code path is what is tested; autocast reads
     nothing, and this CPU's bfloat16 may be emulated, slowly)."""
-    real_adam, cpu_scaler = btrain.adam, torch.amp.GradScaler
-    monkeypatch.setattr(btrain, "adam", lambda params, lr, wd, *_: real_adam(params, lr, wd, "cuda"))
+    real_adam, cpu_scaler = brun.adam, torch.amp.GradScaler
+    monkeypatch.setattr(brun, "adam", lambda params, lr, wd, *_: real_adam(params, lr, wd, "cuda"))
     force_precision(monkeypatch, None, scaler)
     monkeypatch.setattr(torch.amp, "GradScaler", lambda device, enabled: cpu_scaler("cpu", enabled=enabled))
 
@@ -306,7 +307,7 @@ def replay_an_earlier_shuffle(run, epoch):
     return real_train_one_epoch(run, epoch - 1)
 
 
-real_resume, real_train_one_epoch = btrain.resume, btrain.train_one_epoch
+real_resume, real_train_one_epoch = brun.resume, btrain.train_one_epoch
 
 
 def test_the_resume_check_passes_gpu_noise_and_fails_a_broken_resume(tmp_path, monkeypatch):
@@ -321,7 +322,7 @@ def test_the_resume_check_passes_gpu_noise_and_fails_a_broken_resume(tmp_path, m
         with monkeypatch.context() as m:
             inject_gpu_noise(m, 1e-5, seed=seed)
             if broken == "moments":
-                m.setattr(btrain, "resume", lose_adams_moments)
+                m.setattr(brun, "resume", lose_adams_moments)
             elif broken == "data order":
                 m.setattr(btrain, "train_one_epoch", replay_an_earlier_shuffle)
             resumed, resumed_order = fit_traced(noise_config(tmp_path, f"b{seed}", resume=str(snapshot)), m)

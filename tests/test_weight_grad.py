@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 import banet_lite as bl
+from banet_lite.training import run as brun
 from banet_lite.training import train as btrain
 from banet_lite.training.weight_grad import eligible, gemm_weight_grad, gemm_weight_grads
 
@@ -110,7 +111,7 @@ def test_use_cpu_fast_path(device, preset, flag, compiled, expected):
 
 
 def test_no_fast_path_on_a_torch_without_fused_cpu_adam(monkeypatch):
-    monkeypatch.setattr(btrain, "TORCH_HAS_CPU_FAST_PATH", False)  # torch 2.3, which pyproject allows
+    monkeypatch.setattr(brun, "TORCH_HAS_CPU_FAST_PATH", False)  # torch 2.3, which pyproject allows
     assert not btrain.use_cpu_fast_path("cpu", btrain.TrainConfig(preset="paper"))
 
 
