@@ -135,11 +135,9 @@ def batchnorm_on_running_statistics(self, x):
 
 def fit_config(out, **kw):
     """4 synthetic images of 32 px, 2 epochs of one step each: all 4 images in the step, on either side."""
-    from banet_lite.training.train import TrainConfig
+    from conftest import tiny_run
 
-    base = dict(preset="tiny", epochs=2, batch_size=4, img_size=32, synthetic_train=4, seed=3, out=str(out),
-                progress=False)
-    return TrainConfig(**{**base, **kw})
+    return tiny_run(**{"out": out, "epochs": 2, "synthetic_train": 4, **kw})
 
 
 FIT_PAIR_WORKER = textwrap.dedent('''

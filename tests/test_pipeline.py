@@ -5,6 +5,7 @@ prediction, and evaluation on non-square images of a size other than the trainin
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_run
 from PIL import Image
 
 import banet_lite as bl
@@ -16,9 +17,7 @@ from banet_lite.training.checkpoint import load_checkpoint, save_checkpoint
 
 
 def tiny_config(tmp_path, **kw):
-    base = dict(preset="tiny", out=str(tmp_path / "run"), epochs=3, batch_size=4, img_size=32,
-                synthetic_train=12, progress=False, seed=5)
-    return btrain.TrainConfig(**{**base, **kw})
+    return tiny_run(**{"out": tmp_path / "run", "epochs": 3, "synthetic_train": 12, "seed": 5, **kw})
 
 
 def test_best_pt_keeps_the_best_validation_epoch_and_the_schedule_is_poly(tmp_path, monkeypatch):

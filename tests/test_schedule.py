@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import tiny_run
 
 from banet_lite.errors import ConfigError
 from banet_lite.training import schedule
@@ -15,9 +16,7 @@ from banet_lite.training.checkpoint import load_checkpoint
 
 def small_config(tmp_path: Path, **kw) -> btrain.TrainConfig:
     """8 synthetic images of 32 px, batch 4: 2 steps per epoch."""
-    base = dict(preset="tiny", out=str(tmp_path / "run"), batch_size=4, img_size=32, synthetic_train=8,
-                progress=False, seed=3, device="cpu")
-    return btrain.TrainConfig(**{**base, **kw})
+    return tiny_run(**{"out": tmp_path / "run", "epochs": None, "device": "cpu", **kw})
 
 
 def every_epoch_takes(monkeypatch, seconds: float) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import tiny_run
 
 import banet_lite as bl
 from banet_lite.data import write_synthetic_dataset
@@ -16,9 +17,7 @@ from banet_lite.training import train as btrain
 
 
 def small_config(tmp_path: Path, **kw) -> btrain.TrainConfig:
-    base = dict(preset="tiny", out=str(tmp_path / "run"), epochs=4, batch_size=4, img_size=48,
-                synthetic_train=12, progress=False, seed=3)
-    return btrain.TrainConfig(**{**base, **kw})
+    return tiny_run(**{"out": tmp_path / "run", "epochs": 4, "img_size": 48, "synthetic_train": 12, **kw})
 
 
 def test_resume_continues_exactly(tmp_path):

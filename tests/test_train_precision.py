@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import tiny_run
 from resume_check import assert_resumed_like_straight, fit_traced
 
 from banet_lite.errors import TrainingError
@@ -21,9 +22,7 @@ from banet_lite.training import train as btrain
 
 
 def small_config(tmp_path: Path, **kw) -> btrain.TrainConfig:
-    base = dict(preset="tiny", out=str(tmp_path / "run"), epochs=1, batch_size=4, img_size=32,
-                synthetic_train=8, progress=False, seed=3, device="cpu")
-    return btrain.TrainConfig(**{**base, **kw})
+    return tiny_run(**{"out": tmp_path / "run", "device": "cpu", **kw})
 
 
 def force_precision(monkeypatch, dtype, scaler: bool = False) -> None:
