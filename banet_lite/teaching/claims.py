@@ -11,7 +11,7 @@ datasets' answers into words:
     the opposite here     B better somewhere, A better nowhere
     mixed                 A better on some datasets, B on others
 
-"At this scale": CPU budgets, networks of a few million parameters trained from scratch, three seeds.
+"At this scale": CPU budgets, networks of a few million parameters trained from scratch, one to three seeds.
 The paper trains 42.8 M parameters from ImageNet weights for 150 epochs; its own ablation figures
 were not available to this project, so nothing here is compared with them.
 """
