@@ -31,17 +31,6 @@ def tests_write_only_to_temporary_folders():
     assert not new, f"the tests left {new} in the checkout; write under tmp_path"
 
 
-def tiny_run(out, **settings):
-    """The test suite's one training config: the tiny preset on synthetic lesions, small enough for a
-    unit test (8 images of 32 px, batch 4, 1 epoch, seed 3, no progress bars); `settings` change any field.
-    Test files import it (`from conftest import tiny_run`) and state only what their runs need otherwise."""
-    from banet_lite.training.config import TrainConfig
-
-    base = dict(preset="tiny", out=str(out), epochs=1, batch_size=4, img_size=32, synthetic_train=8,
-                progress=False, seed=3)
-    return TrainConfig(**{**base, **settings})
-
-
 REQUIRED = {m.strip() for m in os.environ.get("BANET_REQUIRE", "").split(",") if m.strip()}
 
 

@@ -135,7 +135,7 @@ def batchnorm_on_running_statistics(self, x):
 
 def fit_config(out, **kw):
     """4 synthetic images of 32 px, 2 epochs of one step each: all 4 images in the step, on either side."""
-    from conftest import tiny_run
+    from train_configs import tiny_run
 
     return tiny_run(**{"out": out, "epochs": 2, "synthetic_train": 4, **kw})
 

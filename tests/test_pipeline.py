@@ -5,8 +5,8 @@ prediction, and evaluation on non-square images of a size other than the trainin
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_run
 from PIL import Image
+from train_configs import tiny_run
 
 import banet_lite as bl
 from banet_lite.data import load_image, load_mask, write_synthetic_dataset

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import tiny_run
+from train_configs import tiny_run
 
 from banet_lite.errors import ConfigError
 from banet_lite.training import schedule

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import tiny_run
+from train_configs import tiny_run
 
 import banet_lite as bl
 from banet_lite.data import write_synthetic_dataset

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import tiny_run
 from resume_check import assert_resumed_like_straight, fit_traced
+from train_configs import tiny_run
 
 from banet_lite.errors import TrainingError
 from banet_lite.training import precision
