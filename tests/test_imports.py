@@ -26,14 +26,21 @@ def test_pipeline_modules_load_on_first_use():
 
 
 def module_imports() -> dict[str, set[str]]:
-    """{module: package modules it imports anywhere in its source, at the top or inside a function}."""
+    """{module: package modules it imports anywhere in its source, at the top or inside a function (not
+    under `if TYPE_CHECKING:`, which never runs)}."""
     names = {str(p.relative_to(PACKAGE.parent).with_suffix("")).replace("/", ".").removesuffix(".__init__"): p
              for p in PACKAGE.rglob("*.py")}
     graph = {}
     for name, path in names.items():
         package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
-        targets = set()
-        for node in ast.walk(ast.parse(path.read_text())):
+        targets, tree = set(), ast.parse(path.read_text())
+        # imports under `if TYPE_CHECKING:` serve annotations only and never run: no edge of the graph
+        typing_only = {id(n) for branch in ast.walk(tree) if isinstance(branch, ast.If)
+                       and getattr(branch.test, "id", getattr(branch.test, "attr", None)) == "TYPE_CHECKING"
+                       for stmt in branch.body for n in ast.walk(stmt)}
+        for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue
             if isinstance(node, ast.ImportFrom) and node.level:
                 base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
                 module = f"{base}.{node.module}" if node.module else base
