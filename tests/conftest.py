@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-WATCHED = (ROOT, ROOT / "data", ROOT / "benchmarks", ROOT / "notebooks")  # where a stray default path would land
+WATCHED = (ROOT, ROOT / "data", ROOT / "benchmarks")  # where a stray default path would land (the notebooks
+# write their runs under notebooks/runs/, git-ignored, by design)
 
 
 def _entries() -> set[Path]:
