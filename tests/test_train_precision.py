@@ -57,6 +57,15 @@ def host_reads(monkeypatch):
         yield reads
 
 
+def set_up_two_epochs(make_config, tmp_path: Path, resumed: bool) -> btrain.Run:
+    """A 2-epoch run from `make_config`, set up fresh, or (resumed) after a first epoch and from its last.pt."""
+    cfg = make_config(tmp_path, epochs=2)
+    if resumed:
+        btrain.fit(make_config(tmp_path, epochs=2, stop_after=1))
+        cfg = make_config(tmp_path, epochs=2, resume=str(tmp_path / "run" / "last.pt"))
+    return btrain.setup(cfg.resolved())
+
+
 def as_on_cuda(monkeypatch, scaler: bool) -> None:
     """The optimizer and GradScaler `setup` builds on CUDA (optimizer.py), here on the CPU: fused Adam, and
     with `scaler` an enabled GradScaler (float32 numerics: the code path is what is tested; autocast reads
@@ -81,11 +90,7 @@ def test_steady_state_steps_read_nothing_back_to_the_host(tmp_path, monkeypatch,
     boolean index) shows only on a GPU: the CUDA test below runs the same steps under
     `torch.cuda.set_sync_debug_mode("error")`."""
     as_on_cuda(monkeypatch, scaler)
-    cfg = small_config(tmp_path, epochs=2)
-    if resumed:
-        btrain.fit(small_config(tmp_path, epochs=2, stop_after=1))
-        cfg = small_config(tmp_path, epochs=2, resume=str(tmp_path / "run" / "last.pt"))
-    run = btrain.setup(cfg.resolved())
+    run = set_up_two_epochs(small_config, tmp_path, resumed)
     assert all(group["fused"] for group in run.optimizer.param_groups)
     assert run.scaler.is_enabled() == scaler
     images, masks = one_batch(run)
@@ -234,11 +239,7 @@ def test_steady_state_steps_on_cuda_never_wait_for_the_host(tmp_path, monkeypatc
     if dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
         pytest.skip("this GPU has no bfloat16")
     force_precision(monkeypatch, dtype, scaler)
-    cfg = gpu_config(tmp_path, epochs=2)
-    if resumed:
-        btrain.fit(gpu_config(tmp_path, epochs=2, stop_after=1))
-        cfg = gpu_config(tmp_path, epochs=2, resume=str(tmp_path / "run" / "last.pt"))
-    run = btrain.setup(cfg.resolved())
+    run = set_up_two_epochs(gpu_config, tmp_path, resumed)
     assert all(group["fused"] for group in run.optimizer.param_groups)
     if resumed:  # as load_state_dict placed them: on the parameter's device, float32, never read
         assert all(s["step"].device == p.device and s["step"].dtype == torch.float32

@@ -53,7 +53,7 @@ from .copies import RunCopies
 from .distributed import broadcast, closing_process_group
 from .precision import check_skipped
 from .progress import end_line, epoch_bar, epoch_line
-from .run import Run, build_datasets, setup, use_cpu_fast_path  # noqa: F401 (build_datasets: bl.train's)
+from .run import Run, setup, use_cpu_fast_path
 from .run_folder import run_log
 from .schedule import poly_lr, steps_per_epoch  # noqa: F401 (bl.train.poly_lr, bl.train.steps_per_epoch)
 from .step import dice_sum, train_step
