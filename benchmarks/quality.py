@@ -19,6 +19,8 @@ image's Dice and boundary F in the split's image order, so that two variants can
 image (a paired test), with the command, commit, date, torch, threads and CPU. A run whose line is already
 there (same sweep, dataset, variant, seed, recipe and --set) with per-image scores is skipped, so an
 interrupted call resumes where it stopped and several calls (one per dataset) can share the file; a run
+cut off part-way goes on from its last epoch (each run writes last.pt after every epoch, `--runs` keeps
+it), and its record says where (`resumed_at_epoch`) and counts the minutes of both parts; a run
 recorded before records kept per-image scores is run again, and `benchmarks/report.py` (which makes the
 RESULTS.md tables from the file) reads the newest line of each run.
 
@@ -45,7 +47,7 @@ from banet_lite.metrics import METRIC_NAMES
 from banet_lite.model.config import ABLATIONS
 from banet_lite.model.registry import build_model, count_parameters
 from banet_lite.training.config import TrainConfig
-from banet_lite.training.train import fit
+from banet_lite.training.train import fit, read_history
 
 SWEEPS: dict[str, dict[str, tuple[str, dict]]] = {  # sweep -> variant -> (preset, TrainConfig overrides)
     # one preset at its defaults: what a CPU budget reaches
@@ -109,8 +111,12 @@ def run_config(sweep: str, variant: str, seed: int, data_dir, out: Path, recipe:
     """The TrainConfig of one run: the recipe, then the variant's overrides, then --set."""
     preset, overrides = SWEEPS[sweep][variant]
     fields = {**{k: v for k, v in recipe.items() if v is not None}, **overrides, **extra}
+    # last.pt after every epoch, and a run stopped part-way (a session's end) goes on from it: a resume
+    # trains exactly what the whole run would have (train.py)
+    last = out / "last.pt"
     return TrainConfig(preset=preset, data_dir=str(data_dir), out=str(out), seed=seed, progress=False,
-                       time_budget=budget_min * 60 if budget_min else None, **fields)
+                       time_budget=budget_min * 60 if budget_min else None, checkpoint_every=1,
+                       resume=str(last) if last.is_file() else None, **fields)
 
 
 def per_image(rows: list[dict]) -> dict[str, list]:
@@ -121,14 +127,16 @@ def per_image(rows: list[dict]) -> dict[str, list]:
 def train_and_score(cfg: TrainConfig, cases_dir: Path | None = None) -> dict:
     """Train one run, score its best checkpoint on the test split (and on the synthetic case-by-case test
     set, `cases_dir`); the measured part of its record."""
+    earlier = read_history(Path(cfg.out) / "history.csv") if cfg.resume else []  # the epochs done before
     started = time.perf_counter()
     result = fit(cfg)
-    minutes = (time.perf_counter() - started) / 60
+    minutes = (time.perf_counter() - started + sum(row["seconds"] for row in earlier)) / 60
     rows, summary = evaluate(result.best_path, cfg.data_dir, split="test", out_dir=Path(cfg.out) / "eval_test",
                              progress=False, device=cfg.device)
     model = build_model(cfg.preset, **(cfg.model_overrides or {}))
     measured = {"params": count_parameters(model), "epochs_trained": len(result.history),
-                "minutes": round(minutes, 2), "stopped_early": result.stopped_early,
+                "minutes": round(minutes, 2), "resumed_at_epoch": len(earlier),
+                "stopped_early": result.stopped_early,
                 "final_lr": result.history[-1]["lr"],  # a budgeted schedule ends at 0, a stopped one above
                 "best_val_dice": result.best_score,
                 "val_dice_curve": [round(row["val_dice"], 4) for row in result.history],

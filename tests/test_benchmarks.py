@@ -99,6 +99,31 @@ def test_a_quality_sweep_writes_one_record_per_run_and_resumes(tmp_path, monkeyp
     assert len((tmp_path / "results" / "quality.jsonl").read_text().splitlines()) == 1
 
 
+def test_a_quality_run_cut_off_part_way_goes_on_from_its_last_epoch(tmp_path, monkeypatch, capsys):
+    """A session that ends mid-run (here: stop_after=1 of 2 epochs) leaves last.pt; the next call resumes it
+    and records both parts: 2 epochs trained, resumed at epoch 1, the minutes of both."""
+    from dataclasses import replace
+
+    from banet_lite.data import write_synthetic_dataset
+    from banet_lite.training.train import fit
+
+    monkeypatch.chdir(tmp_path)
+    args = ["train", "--dataset", "synthetic", "--variants", "tiny", "--epochs", "2", "--img-size", "48",
+            "--results", str(tmp_path / "results"), "--set", "augment=false"]
+    data = write_synthetic_dataset(tmp_path / "runs" / "quality" / "synthetic_data", **quality.SYNTHETIC)
+    out = tmp_path / "runs" / "quality" / "train" / "synthetic" / "tiny_seed0"
+    cfg = quality.run_config("train", "tiny", 0, data, out, {"epochs": 2, "img_size": 48}, {"augment": False},
+                             None)
+    assert cfg.resume is None and cfg.checkpoint_every == 1
+    first = fit(replace(cfg, stop_after=1))
+    assert len(first.history) == 1 and (out / "last.pt").is_file()
+    quality.main(args)
+    assert "resumed from" in capsys.readouterr().out
+    r = json.loads((tmp_path / "results" / "quality.jsonl").read_text())
+    assert (r["epochs_trained"], r["resumed_at_epoch"]) == (2, 1)
+    assert r["minutes"] * 60 >= first.history[0]["seconds"]
+
+
 def test_quality_refuses_what_it_cannot_run(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit, match="augmnt=false"):
