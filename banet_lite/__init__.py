@@ -13,27 +13,31 @@ __version__ = "0.1.0"
 # Every public name loads on first use: `import banet_lite` itself imports nothing heavy, so that
 # `python -m banet_lite --help` answers at once (torch is imported when a command runs, not before).
 _PUBLIC_NAMES = {
-    "ASPP": "model.aspp", "DilatedResNet": "model.backbone", "load_pretrained_backbone": "model.backbone",
-    "BANet": "model.banet", "SegmentationOutput": "model.output",
+    "ASPP": "model.aspp", "DilatedResNet": "model.backbone",
+    "load_pretrained_backbone": "model.backbone", "BANet": "model.banet",
+    "SegmentationOutput": "model.output",
     **dict.fromkeys(("build_model", "count_parameters"), "model.registry"),
-    "CrossFeatureFusion": "model.cff", **dict.fromkeys(("PRESETS", "BANetConfig", "get_config"), "model.config"),
+    "CrossFeatureFusion": "model.cff",
+    **dict.fromkeys(("PRESETS", "BANetConfig", "get_config"), "model.config"),
     "Decoder": "model.decoder", "JointLoss": "model.losses", "edge_target": "model.losses",
-    "InteractiveAttention": "model.mtl", "MiniMTL": "model.mtl", "PyramidEdgeExtraction": "model.pee",
-    "UNet": "model.unet", "course_model": "teaching.course", "expect": "teaching.expect",
-    "default_device": "utils", "seed_everything": "utils",
+    "InteractiveAttention": "model.mtl", "MiniMTL": "model.mtl",
+    "PyramidEdgeExtraction": "model.pee", "UNet": "model.unet", "course_model": "teaching.course",
+    "expect": "teaching.expect", "default_device": "utils", "seed_everything": "utils",
 }
 
-# The package has four rooms: model/ (the network and its loss), training/ (fit and what it needs), teaching/
-# (explorers, plots, the diagram, exercises, the course model) and data/; metrics and evaluate sit at the top.
-# The modules below load on first use under their short public names, so that `bl.data`, `bl.train`, `bl.pee`
-# ... work after `import banet_lite as bl`, while `import banet_lite; bl.build_model(...)` stays free of
-# matplotlib, seaborn, pandas and ipywidgets (the teaching room needs them).
+# The package has four rooms: model/ (the network and its loss), training/ (fit and what it needs),
+# teaching/ (explorers, plots, the diagram, exercises, the course model) and data/; metrics and
+# evaluate sit at the top. The modules below load on first use under their short public names, so
+# that `bl.data`, `bl.train`, `bl.pee` ... work after `import banet_lite as bl`, while
+# `import banet_lite; bl.build_model(...)` stays free of matplotlib, seaborn, pandas and ipywidgets
+# (the teaching room needs them).
 _PUBLIC_MODULES = {
     "data": "data", "evaluate": "evaluate", "metrics": "metrics", "stats": "stats",
-    **{name: f"model.{name}" for name in ("aspp", "backbone", "cff", "config", "decoder", "layers", "losses", "mtl",
-                                          "output", "pee", "unet")},
+    **{name: f"model.{name}" for name in ("aspp", "backbone", "cff", "config", "decoder", "layers",
+                                          "losses", "mtl", "output", "pee", "unet")},
     "train": "training.train", "checkpoint": "training.checkpoint",
-    **{name: f"teaching.{name}" for name in ("claims", "course", "diagram", "exercises", "results", "viz")},
+    **{name: f"teaching.{name}" for name in ("claims", "course", "diagram", "exercises", "results",
+                                             "viz")},
 }
 
 
@@ -55,8 +59,9 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "claims", "data", "evaluate", "metrics", "results", "stats", "train", "viz",
-    "ASPP", "BANet", "BANetConfig", "CrossFeatureFusion", "Decoder", "DilatedResNet", "InteractiveAttention",
-    "JointLoss", "MiniMTL", "PRESETS", "PyramidEdgeExtraction", "SegmentationOutput", "UNet",
-    "build_model", "count_parameters", "course_model", "default_device", "edge_target", "expect", "get_config",
-    "load_pretrained_backbone", "seed_everything",
+    "ASPP", "BANet", "BANetConfig", "CrossFeatureFusion", "Decoder", "DilatedResNet",
+    "InteractiveAttention", "JointLoss", "MiniMTL", "PRESETS", "PyramidEdgeExtraction",
+    "SegmentationOutput", "UNet", "build_model", "count_parameters", "course_model",
+    "default_device", "edge_target", "expect", "get_config", "load_pretrained_backbone",
+    "seed_everything",
 ]

@@ -6,11 +6,13 @@
     make_folder(folder)        mkdir -p, with a one-line error naming the path
     json_text(obj)             JSON with null, never NaN or Infinity (not JSON)
     write_csv(path, rows)      list of dicts -> CSV (floats as %.6g), atomically
-    read_csv(path)             CSV -> list of dicts, numbers parsed back (int, else float, else text)
+    read_csv(path)             CSV -> list of dicts, numbers parsed back (int, else float, else
+                               text)
 
-history.csv (one row per epoch) and per_image.csv (one row per image) are both written and read here.
-A file or folder that cannot be written (read-only, disk full, a file where a folder should be) is an
-`OutputError`: one line naming the path, the first error (a failed clean-up never hides it).
+history.csv (one row per epoch) and per_image.csv (one row per image) are both written and read
+here. A file or folder that cannot be written (read-only, disk full, a file where a folder should
+be) is an `OutputError`: one line naming the path, the first error (a failed clean-up never hides
+it).
 """
 
 from __future__ import annotations
@@ -30,9 +32,11 @@ from .errors import OutputError
 REASONS = {
     getattr(errno, name): why for name, why in (
         ("ENOSPC", "no space left on the device"), ("EDQUOT", "disk quota exceeded"),
-        ("EROFS", "read-only file system"), ("EACCES", "permission denied"), ("EPERM", "permission denied"),
-        ("ENOTDIR", "a file stands where a folder should be"), ("EEXIST", "a file stands where a folder should be"),
-        ("EISDIR", "a folder stands where a file should be"), ("ENOENT", "its folder does not exist"),
+        ("EROFS", "read-only file system"), ("EACCES", "permission denied"),
+        ("EPERM", "permission denied"), ("ENOTDIR", "a file stands where a folder should be"),
+        ("EEXIST", "a file stands where a folder should be"),
+        ("EISDIR", "a folder stands where a file should be"),
+        ("ENOENT", "its folder does not exist"),
     ) if hasattr(errno, name)
 }
 
@@ -50,12 +54,14 @@ def _remove_quietly(path: Path) -> None:
         pass
 
 
-def atomic_write(path: str | os.PathLike, data: bytes | str | Callable[[Path], object], fsync: bool = False) -> Path:
-    """Write `data` (bytes, text, or a function that writes the file it is given) to `path` atomically.
+def atomic_write(path: str | os.PathLike, data: bytes | str | Callable[[Path], object],
+                 fsync: bool = False) -> Path:
+    """Write `data` (bytes, text, or a function that writes the file it is given) to `path`
+    atomically.
 
-    With `fsync`, the bytes reach the disk before the rename (checkpoints: a power cut leaves the old one).
-    A file-system error (read-only, disk full, no such folder) becomes one `OutputError` naming `path`;
-    the temporary file is removed and `path` keeps its old content.
+    With `fsync`, the bytes reach the disk before the rename (checkpoints: a power cut leaves
+    the old one). A file-system error (read-only, disk full, no such folder) becomes one
+    `OutputError` naming `path`; the temporary file is removed and `path` keeps its old content.
     """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -71,7 +77,8 @@ def atomic_write(path: str | os.PathLike, data: bytes | str | Callable[[Path], o
         os.replace(tmp, path)
     except OSError as exc:
         _remove_quietly(tmp)
-        if exc.errno is None or isinstance(exc, OutputError):  # not the file system's (e.g. Pillow's own)
+        # not the file system's (e.g. Pillow's own)
+        if exc.errno is None or isinstance(exc, OutputError):
             raise
         raise OutputError(f"{path}: cannot write ({reason(exc)})") from exc
     except BaseException:
@@ -81,9 +88,10 @@ def atomic_write(path: str | os.PathLike, data: bytes | str | Callable[[Path], o
 
 
 def check_writable(folder: str | os.PathLike) -> Path:
-    """Raise `OutputError` now, before any work, unless `folder` can be created and written: every path
-    above it that exists must be a folder, and a probe file is written (and removed) in `folder`, or, while
-    it does not exist yet, in the nearest folder above it. Creates nothing that stays."""
+    """Raise `OutputError` now, before any work, unless `folder` can be created and written: every
+    path above it that exists must be a folder, and a probe file is written (and removed) in
+    `folder`, or, while it does not exist yet, in the nearest folder above it. Creates nothing that
+    stays."""
     folder = Path(folder)
     try:
         existing = folder
@@ -108,7 +116,8 @@ def check_writable(folder: str | os.PathLike) -> Path:
 
 
 def make_folder(folder: str | os.PathLike) -> Path:
-    """`mkdir -p folder`, or one `OutputError` naming it (a file in the way, read-only, disk full)."""
+    """`mkdir -p folder`, or one `OutputError` naming it (a file in the way, read-only, disk
+    full)."""
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -129,7 +138,8 @@ def json_safe(obj):
 
 
 def json_text(obj, indent: int | None = 2) -> str:
-    """Strict JSON text of `obj`: NaN and infinities as null (`json_safe`), never the non-JSON `NaN`."""
+    """Strict JSON text of `obj`: NaN and infinities as null (`json_safe`), never the non-JSON
+    `NaN`."""
     return json.dumps(json_safe(obj), indent=indent, allow_nan=False)
 
 
@@ -154,12 +164,14 @@ def _parse(value: str) -> int | float | str:
     return value
 
 
-def read_csv(path: str | os.PathLike, text_columns: Iterable[str] = ("stem", "split")) -> list[dict]:
+def read_csv(path: str | os.PathLike,
+             text_columns: Iterable[str] = ("stem", "split")) -> list[dict]:
     """A CSV written by `write_csv`: numbers parsed (int, else float), `text_columns` kept as text
     (a stem such as "0001" stays a name), empty cells left out of their row."""
     keep = set(text_columns)
     with open(path, newline="") as f:
-        return [{k: v if k in keep else _parse(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
+        return [{k: v if k in keep else _parse(v) for k, v in row.items() if v != ""}
+                for row in csv.DictReader(f)]
 
 
 def save_png(image, path: str | os.PathLike) -> Path:

@@ -22,7 +22,8 @@ def _to_mask(m, name: str = "mask") -> np.ndarray:
     if m.ndim != 2:
         raise ValueError(f"viz.py: {name} must be (H, W) or (1, H, W), got shape {m.shape}")
     if m.dtype != bool and not np.all((m == 0) | (m == 1)):
-        raise ValueError(f"viz.py: {name} must hold only 0/1; for logits use metrics.probabilities_to_mask")
+        raise ValueError(f"viz.py: {name} must hold only 0/1; for logits use "
+                         "metrics.probabilities_to_mask")
     return m.astype(bool)
 
 
@@ -36,7 +37,8 @@ def overlay(image: np.ndarray, mask, pred=None, alpha: float = 0.4) -> np.ndarra
     """
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise ValueError(f"viz.py: overlay image must be uint8 (H, W, 3), got {image.dtype} {image.shape}")
+        raise ValueError("viz.py: overlay image must be uint8 (H, W, 3), got "
+                         f"{image.dtype} {image.shape}")
     mask = _to_mask(mask, "mask")
     if mask.shape != image.shape[:2]:
         raise ValueError(f"viz.py: mask shape {mask.shape} does not match image {image.shape[:2]}")

@@ -1,19 +1,19 @@
 """Paired comparisons: is variant A better than variant B on the same test images, or is it noise?
 
 Two variants scored on the same n test images, each trained with one or more seeds, give per-image
-scores a[s, i] and b[t, i] (seed s or t, image i). The seeds are noise in training, not new images, so
-they are averaged first, image by image:
+scores a[s, i] and b[t, i] (seed s or t, image i). The seeds are noise in training, not new images,
+so they are averaged first, image by image:
 
     d_i = mean_s a[s, i] - mean_t b[t, i]          one difference per test image
     d   = mean_i d_i                               the effect: how much better A is, on average
 
 Two ways to ask whether d could be noise, both over images (the n images are the sample):
 
-  sign-flip permutation   under "no difference", each d_i was as likely to come out as -d_i; flip the
-                          signs at random many times and count how often the mean is at least as far from
-                          0 as d (two-sided): that share is the p-value.
-  paired bootstrap        draw n images with replacement many times and take the mean of their d_i each
-                          time; the middle 95% of those means is an interval for d.
+  sign-flip permutation   under "no difference", each d_i was as likely to come out as -d_i; flip
+                          the signs at random many times and count how often the mean is at least as
+                          far from 0 as d (two-sided): that share is the p-value.
+  paired bootstrap        draw n images with replacement many times and take the mean of their d_i
+                          each time; the middle 95% of those means is an interval for d.
 
 A p-value below 0.05 (the interval excludes 0) says "A better" or "B better"; otherwise the interval
 says how large a difference the test could have missed: "no difference detected" is not "equal".
@@ -36,8 +36,8 @@ ALPHA = 0.05  # the level at which a difference is called
 
 @dataclass(frozen=True)
 class PairedResult:
-    """The outcome of `paired_test`: the mean difference A - B over images, its 95% bootstrap interval,
-    the sign-flip p-value, and how many images and seeds went in."""
+    """The outcome of `paired_test`: the mean difference A - B over images, its 95% bootstrap
+    interval, the sign-flip p-value, and how many images and seeds went in."""
 
     difference: float
     low: float
@@ -57,12 +57,14 @@ class PairedResult:
         a_ahead = (self.difference > 0) == higher_is_better
         return f"{a if a_ahead else b} better"
 
-    def summary(self, a: str = "A", b: str = "B", higher_is_better: bool = True, digits: int = 3) -> str:
+    def summary(self, a: str = "A", b: str = "B", higher_is_better: bool = True,
+                digits: int = 3) -> str:
         """One line: the verdict, the difference with its interval, the p-value and the sample."""
         f = f"{{:+.{digits}f}}"
         return (f"{self.verdict(a, b, higher_is_better)}: {a} - {b} = {f.format(self.difference)} "
-                f"(95% interval {f.format(self.low)} to {f.format(self.high)}; {format_p(self.p_value)}; "
-                f"{self.n_images} images, {self.seeds[0]} + {self.seeds[1]} seeds)")
+                f"(95% interval {f.format(self.low)} to {f.format(self.high)}; "
+                f"{format_p(self.p_value)}; {self.n_images} images, "
+                f"{self.seeds[0]} + {self.seeds[1]} seeds)")
 
 
 def format_p(p: float) -> str:
@@ -76,7 +78,8 @@ def seed_mean(scores) -> np.ndarray:
     if s.ndim == 1:
         return s
     if s.ndim != 2:
-        raise ValueError(f"stats.py: scores must be (seeds, images) or (images,), got shape {s.shape}")
+        raise ValueError("stats.py: scores must be (seeds, images) or (images,), "
+                         f"got shape {s.shape}")
     return s.mean(axis=0)
 
 
@@ -101,8 +104,8 @@ def bootstrap_interval(d: np.ndarray, n_resamples: int = 10_000, seed: int = 0,
 
 
 def paired_test(a, b, n_resamples: int = 10_000, seed: int = 0) -> PairedResult:
-    """Compare variant A with variant B on the same test images (`a`, `b`: (seeds, images) or (images,),
-    images in the same order). Images where either score is NaN are left out."""
+    """Compare variant A with variant B on the same test images (`a`, `b`: (seeds, images) or
+    (images,), images in the same order). Images where either score is NaN are left out."""
     a_seeds = 1 if np.ndim(a) == 1 else np.shape(a)[0]
     b_seeds = 1 if np.ndim(b) == 1 else np.shape(b)[0]
     a, b = seed_mean(a), seed_mean(b)
@@ -111,7 +114,8 @@ def paired_test(a, b, n_resamples: int = 10_000, seed: int = 0) -> PairedResult:
     d = a - b  # (images,) one difference per image
     d = d[np.isfinite(d)]
     if d.size < 2:
-        raise ValueError(f"stats.py: a paired test needs at least 2 images with scores, got {d.size}")
+        raise ValueError("stats.py: a paired test needs at least 2 images "
+                         f"with scores, got {d.size}")
     low, high = bootstrap_interval(d, n_resamples, seed)
     return PairedResult(float(d.mean()), low, high, sign_flip_p(d, n_resamples, seed), int(d.size),
                         (a_seeds, b_seeds))
@@ -131,16 +135,17 @@ def holm(p_values: Sequence[float]) -> list[float]:
 def aligned_scores(records_a: Sequence[dict], records_b: Sequence[dict], metric: str = "dice",
                    key: str = "per_image") -> tuple[np.ndarray, np.ndarray]:
     """(seeds, images) score arrays of two variants from benchmark records (`benchmarks/quality.py`:
-    each record's `per_image` holds `stem` and one list per metric), on the images both were scored on,
-    in one order. `key="cases"` reads the synthetic case-by-case test set instead."""
+    each record's `per_image` holds `stem` and one list per metric), on the images both were scored
+    on, in one order. `key="cases"` reads the synthetic case-by-case test set instead."""
     def table(records):
         if not records:
             raise ValueError("stats.py: no records to compare")
         rows = []
         for r in records:
             if key not in r:
-                raise ValueError(f"stats.py: a record of {r.get('variant')!r} (seed {r.get('seed')}) has no "
-                                 f"{key!r} scores; rerun it with benchmarks/quality.py")
+                raise ValueError(f"stats.py: a record of {r.get('variant')!r} "
+                                 f"(seed {r.get('seed')}) has no {key!r} scores; "
+                                 "rerun it with benchmarks/quality.py")
             rows.append(dict(zip(r[key]["stem"], r[key][metric])))
         return rows
 

@@ -21,15 +21,18 @@ def default_device() -> torch.device:
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """"auto" -> `default_device()`; else the named device, with a clear error where CUDA is missing."""
+    """"auto" -> `default_device()`; else the named device, with a clear error where CUDA is
+    missing."""
     from .errors import ConfigError
 
     device = str(device)
     if device == "auto":
         return default_device()
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
+        raise ConfigError(f"--device {device}: CUDA is not available on this machine; "
+                          "use --device cpu")
     try:
         return torch.device(device)
     except RuntimeError as exc:  # torch.device("gpu"): an unknown device string
-        raise ConfigError(f"--device {device}: not a device ({exc}); use auto, cpu, cuda or cuda:N") from exc
+        raise ConfigError(f"--device {device}: not a device ({exc}); "
+                          "use auto, cpu, cuda or cuda:N") from exc

@@ -4,8 +4,9 @@ An item is a pair
 
     image: float32 (3, S, S), ImageNet-normalised        mask: float32 (1, S, S) in {0, 1}
 
-The augmentation randomness of item i in epoch e comes from `np.random.default_rng([seed, e, i])`, so
-results do not depend on DataLoader workers, and a resumed run draws what the uninterrupted one drew.
+The augmentation randomness of item i in epoch e comes from `np.random.default_rng([seed, e, i])`,
+so results do not depend on DataLoader workers, and a resumed run draws what the uninterrupted one
+drew.
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ from .transforms import augment_pair, normalize, resize_image, resize_mask
 
 
 def _make_item(image: np.ndarray, mask: np.ndarray, augment: bool, strength: float, key: list[int]):
-    """uint8 image (S, S, 3) and mask (S, S) -> (float32 (3, S, S) normalised, float32 (1, S, S))."""
+    """uint8 image (S, S, 3) and mask (S, S) -> (float32 (3, S, S) normalised,
+    float32 (1, S, S))."""
     x = normalize(image)
-    m = torch.from_numpy(np.require(mask, requirements=["C", "W"])).float()[None]  # (1, S, S), a copy
+    # (1, S, S), a copy
+    m = torch.from_numpy(np.require(mask, requirements=["C", "W"])).float()[None]
     if augment:
         x, m = augment_pair(x, m, np.random.default_rng(key), strength)
     return x, m
@@ -59,11 +62,13 @@ class SyntheticLesions(Dataset):
         """Item i before preprocessing: (uint8 (S, S, 3), uint8 (S, S) in {0, 1})."""
         i = range(self.n)[i]  # IndexError when out of range; negative indices count from the end
         if i not in self._cache:
-            self._cache[i] = synthetic_sample(synthetic_seed(self.seed, i), self.size, self.difficulty)
+            self._cache[i] = synthetic_sample(synthetic_seed(self.seed, i), self.size,
+                                              self.difficulty)
         return self._cache[i]
 
     def preload(self, progress: bool = True, workers: int = 0) -> SyntheticLesions:
-        """Generate and keep every sample now (in `workers` processes when > 0); see `FolderDataset.preload`."""
+        """Generate and keep every sample now (in `workers` processes when > 0); see
+        `FolderDataset.preload`."""
         _preload(self, [i for i in range(self.n) if i not in self._cache], self._cache.__setitem__,
                  progress, workers, "generating")
         return self
@@ -78,12 +83,12 @@ class FolderDataset(Dataset):
     """Image/mask pairs from disk, resized to `img_size` x `img_size`.
 
     With `cache=True` each pair is decoded and resized once, on first access, and kept in memory as
-    uint8 (196 kB per pair at 256 px), so later epochs cost only augmentation. Construction is cheap.
-    DataLoader workers fill caches of their own, lost when the workers end (every epoch): call
-    `preload()` first to decode everything into this process's cache, which the workers then start
-    with (`fit` does so whenever `workers > 0`). Large JPEGs are decoded at a reduced DCT scale that
-    still has at least `img_size` pixels per side. `foreground`: the mask value that marks the lesion in
-    label masks (`folders.binarize`); None for binary masks.
+    uint8 (196 kB per pair at 256 px), so later epochs cost only augmentation. Construction is
+    cheap. DataLoader workers fill caches of their own, lost when the workers end (every epoch):
+    call `preload()` first to decode everything into this process's cache, which the workers then
+    start with (`fit` does so whenever `workers > 0`). Large JPEGs are decoded at a reduced DCT
+    scale that still has at least `img_size` pixels per side. `foreground`: the mask value that
+    marks the lesion in label masks (`folders.binarize`); None for binary masks.
     """
 
     def __init__(self, pairs: Sequence[Pair], img_size: int, augment: bool = False, seed: int = 0,
@@ -91,9 +96,10 @@ class FolderDataset(Dataset):
         self.pairs = list(pairs)
         for pair in self.pairs:
             if pair.mask is None:
-                raise DatasetError(f"{pair.image}: no mask found for this image (stem {pair.stem!r})")
-        self.img_size, self.augment, self.seed = img_size, augment, seed
-        self.cache, self.aug_strength, self.epoch, self.foreground = cache, aug_strength, 0, foreground
+                raise DatasetError(f"{pair.image}: no mask found for "
+                                   f"this image (stem {pair.stem!r})")
+        self.img_size, self.augment, self.seed, self.cache = img_size, augment, seed, cache
+        self.aug_strength, self.epoch, self.foreground = aug_strength, 0, foreground
         self._cache: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(self.pairs)
 
     def set_epoch(self, epoch: int) -> None:
@@ -119,11 +125,11 @@ class FolderDataset(Dataset):
         return item
 
     def preload(self, progress: bool = True, workers: int = 0) -> FolderDataset:
-        """Decode and cache every pair now, with a progress bar; in `workers` processes when > 0 (the
-        decoded pairs come back into this process's cache). A no-op with `cache=False`."""
+        """Decode and cache every pair now, with a progress bar; in `workers` processes when > 0
+        (the decoded pairs come back into this process's cache). A no-op with `cache=False`."""
         if self.cache:
-            _preload(self, [i for i, item in enumerate(self._cache) if item is None], self._cache.__setitem__,
-                     progress, workers, "decoding")
+            _preload(self, [i for i, item in enumerate(self._cache) if item is None],
+                     self._cache.__setitem__, progress, workers, "decoding")
         return self
 
     def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
@@ -133,7 +139,8 @@ class FolderDataset(Dataset):
 
 
 class _Samples(Dataset):
-    """(i, dataset.sample(i)) for the listed indices: lets DataLoader workers decode for `_preload`."""
+    """(i, dataset.sample(i)) for the listed indices: lets DataLoader workers decode for
+    `_preload`."""
 
     def __init__(self, dataset, indices: list[int]):
         self.dataset, self.indices = dataset, indices
@@ -151,14 +158,17 @@ def _as_is(item):
 
 
 def _preload(dataset, indices: list[int], store, progress: bool, workers: int, desc: str) -> None:
-    """Call `store(i, dataset.sample(i))` for every index, decoding in `workers` processes when > 0."""
+    """Call `store(i, dataset.sample(i))` for every index, decoding in `workers` processes
+    when > 0."""
     if not indices:
         return
     if workers > 0:  # its own generator: the global torch RNG (saved in checkpoints) is left alone
-        items = torch.utils.data.DataLoader(_Samples(dataset, indices), batch_size=None, num_workers=workers,
-                                            collate_fn=_as_is, generator=torch.Generator().manual_seed(0))
+        items = torch.utils.data.DataLoader(_Samples(dataset, indices), batch_size=None,
+                                            num_workers=workers, collate_fn=_as_is,
+                                            generator=torch.Generator().manual_seed(0))
     else:
         items = ((i, dataset.sample(i)) for i in indices)
     # iter() first: tqdm.auto would otherwise start the loader (and its workers) twice
-    for i, item in tqdm(iter(items), total=len(indices), desc=desc, unit="img", disable=not progress):
+    for i, item in tqdm(iter(items), total=len(indices), desc=desc, unit="img",
+                        disable=not progress):
         store(i, item)

@@ -1,9 +1,10 @@
 """Downloads of the public datasets into `data_root()`.
 
-`data_root()` is `$BANET_DATA_DIR`, else the checkout's git-ignored `data/`, else a user cache folder.
-Downloads resume, SHA-256 checks are computed while streaming, renames are atomic, and archive
-extraction refuses any path escaping the target folder. (The file is `downloads.py`, not
-`download.py`: `banet_lite.data.download` is the function, and a module of that name would shadow it.)
+`data_root()` is `$BANET_DATA_DIR`, else the checkout's git-ignored `data/`, else a user cache
+folder. Downloads resume, SHA-256 checks are computed while streaming, renames are atomic, and
+archive extraction refuses any path escaping the target folder. (The file is `downloads.py`, not
+`download.py`: `banet_lite.data.download` is the function, and a module of that name would shadow
+it.)
 """
 
 from __future__ import annotations
@@ -29,14 +30,16 @@ from .folders import find_pairs
 #
 # data_root()/<name>/ holds one dataset. `download(name)` fetches each archive to <name>/<file>.part
 # (resuming an HTTP download with a Range header), checks its SHA-256 and only then renames it to
-# <name>/<file>. It extracts the archives into a temporary folder inside data_root(), moves the result
-# into <name>/, deletes the archives and writes <name>/.complete; a later call returns at once.
+# <name>/<file>. It extracts the archives into a temporary folder inside data_root(), moves
+# the result into <name>/, deletes the archives and writes <name>/.complete; a later call returns at
+# once.
 #
 # Checksums. No publisher of these datasets lists a SHA-256 for its files, and none could be found
-# elsewhere, so the registry holds sha256=None. In that case the first download is trusted: its hash is
-# printed and recorded in <name>/<file>.sha256, and any later download of that file must match it. A
-# registry hash (or `sha256_override`), when given, is always checked. This guards against corrupt and
-# changed downloads after the first one, not against a first download that was already wrong.
+# elsewhere, so the registry holds sha256=None. In that case the first download is trusted: its hash
+# is printed and recorded in <name>/<file>.sha256, and any later download of that file must match
+# it. A registry hash (or `sha256_override`), when given, is always checked. This guards against
+# corrupt and changed downloads after the first one, not against a first download that was already
+# wrong.
 
 
 @dataclass(frozen=True)
@@ -60,13 +63,15 @@ _ISIC = "https://isic-challenge-data.s3.amazonaws.com/2018/"
 DATASETS: dict[str, DatasetSource] = {
     "kvasir-seg": DatasetSource(
         name="Kvasir-SEG",
-        files=(RemoteFile("https://datasets.simula.no/downloads/kvasir-seg.zip", None, "kvasir-seg.zip"),),
+        files=(RemoteFile("https://datasets.simula.no/downloads/kvasir-seg.zip", None,
+                          "kvasir-seg.zip"),),
         homepage="https://datasets.simula.no/kvasir-seg/",
-        licence="Research and education use without prior permission; commercial use needs the authors' "
-                "permission; cite the paper.",
-        citation="D. Jha et al., Kvasir-SEG: A Segmented Polyp Dataset. MultiMedia Modeling (MMM), 2020.",
-        layout_note="1000 polyp images (about 46 MB): Kvasir-SEG/images/*.jpg + Kvasir-SEG/masks/*.jpg "
-                    "(JPEG masks, binarised at > 127 when read).",
+        licence="Research and education use without prior permission; commercial use needs "
+                "the authors' permission; cite the paper.",
+        citation="D. Jha et al., Kvasir-SEG: A Segmented Polyp Dataset. "
+                 "MultiMedia Modeling (MMM), 2020.",
+        layout_note="1000 polyp images (about 46 MB): Kvasir-SEG/images/*.jpg + "
+                    "Kvasir-SEG/masks/*.jpg (JPEG masks, binarised at > 127 when read).",
     ),
     "isic2018": DatasetSource(
         name="ISIC 2018 Task 1",
@@ -78,8 +83,9 @@ DATASETS: dict[str, DatasetSource] = {
         ),
         homepage="https://challenge.isic-archive.com/data/#2018",
         licence="CC-BY-NC 4.0 (per the ISIC 2018 challenge).",
-        citation="N. Codella et al., Skin Lesion Analysis Toward Melanoma Detection 2018, arXiv:1902.03368; "
-                 "P. Tschandl et al., The HAM10000 dataset, Scientific Data 5, 180161, 2018.",
+        citation="N. Codella et al., Skin Lesion Analysis Toward Melanoma "
+                 "Detection 2018, arXiv:1902.03368; P. Tschandl et al., "
+                 "The HAM10000 dataset, Scientific Data 5, 180161, 2018.",
         layout_note="2594 dermoscopy images (the input zip is about 10 GB): "
                     "ISIC2018_Task1-2_Training_Input/ISIC_*.jpg + "
                     "ISIC2018_Task1_Training_GroundTruth/ISIC_*_segmentation.png.",
@@ -89,26 +95,29 @@ DATASETS: dict[str, DatasetSource] = {
         files=(),
         homepage="https://www.fc.up.pt/addi/ph2%20database.html",
         licence="Free for research and benchmarking; cite the paper.",
-        citation="T. Mendonca et al., PH2 - A dermoscopic image database for research and benchmarking. "
-                 "IEEE EMBC 2013.",
-        layout_note="200 dermoscopy images: 'PH2 Dataset images/IMDxxx/IMDxxx_Dermoscopic_Image/IMDxxx.bmp' "
-                    "+ '.../IMDxxx_lesion/IMDxxx_lesion.bmp'. The official release is a .rar archive, "
-                    "which the Python standard library cannot unpack.",
+        citation="T. Mendonca et al., PH2 - A dermoscopic image database for research and "
+                 "benchmarking. IEEE EMBC 2013.",
+        layout_note="200 dermoscopy images: "
+                    "'PH2 Dataset images/IMDxxx/IMDxxx_Dermoscopic_Image/IMDxxx.bmp' "
+                    "+ '.../IMDxxx_lesion/IMDxxx_lesion.bmp'. The official release is a .rar "
+                    "archive, which the Python standard library cannot unpack.",
     ),
 }
 
 
-_CHECKOUT = Path(__file__).resolve().parents[2]  # the source checkout, when the package is used from one
+# the source checkout, when the package is used from one
+_CHECKOUT = Path(__file__).resolve().parents[2]
 
 
 def data_root() -> Path:
-    """Where datasets live, the same from a notebook, a shell and the CLI (never relative to the current
-    folder, so a download started from `notebooks/` does not land there):
+    """Where datasets live, the same from a notebook, a shell and the CLI (never relative to
+    the current folder, so a download started from `notebooks/` does not land there):
 
     1. `$BANET_DATA_DIR` when set (e.g. a mounted Google Drive folder on Colab);
-    2. else the checkout's `data/` (git-ignored but for its README and `synthetic/`) when the package
-       runs from a source checkout (`pyproject.toml` and `data/` next to `banet_lite/`);
-    3. else a user cache folder: `$XDG_CACHE_HOME/banet-lite/data`, default `~/.cache/banet-lite/data`.
+    2. else the checkout's `data/` (git-ignored but for its README and `synthetic/`) when
+       the package runs from a source checkout (`pyproject.toml` and `data/` next to `banet_lite/`);
+    3. else a user cache folder: `$XDG_CACHE_HOME/banet-lite/data`, default
+       `~/.cache/banet-lite/data`.
     """
     env = os.environ.get("BANET_DATA_DIR")
     if env:
@@ -142,7 +151,8 @@ def _record_path(dest: Path) -> Path:
 
 
 def _expected_sha256(dest: Path, sha256: str | None) -> str | None:
-    """The hash `dest` must have: the given one, else the one recorded at its first download, else None."""
+    """The hash `dest` must have: the given one, else the one recorded at its first download, else
+    None."""
     if sha256:
         return sha256.lower()
     record = _record_path(dest)
@@ -159,14 +169,15 @@ def _accept(dest: Path, digest: str, expected: str | None) -> None:
 def _fetch(url: str, dest: Path, sha256: str | None, progress: bool) -> None:
     """Download `url` to `dest`: via dest.part, resumable, SHA-256 checked before the atomic rename.
 
-    The hash is computed while the bytes stream in (and, when resuming, over the existing `.part` read in
-    1 MiB chunks): no file is ever read into memory whole.
+    The hash is computed while the bytes stream in (and, when resuming, over the existing `.part`
+    read in 1 MiB chunks): no file is ever read into memory whole.
     """
     expected = _expected_sha256(dest, sha256)
     if dest.is_file():  # downloaded earlier, or put there by hand
         digest = _sha256_file(dest)
         if expected is not None and digest != expected:
-            raise DatasetError(f"{dest}: SHA-256 mismatch: expected {expected}, got {digest}; delete it")
+            raise DatasetError(f"{dest}: SHA-256 mismatch: expected "
+                               f"{expected}, got {digest}; delete it")
         _accept(dest, digest, expected)
         return
 
@@ -212,7 +223,8 @@ def _fetch(url: str, dest: Path, sha256: str | None, progress: bool) -> None:
     digest = h.hexdigest()
     if expected is not None and digest != expected:
         part.unlink()
-        raise DatasetError(f"{url}: SHA-256 mismatch: expected {expected}, got {digest}; download deleted")
+        raise DatasetError(f"{url}: SHA-256 mismatch: expected "
+                           f"{expected}, got {digest}; download deleted")
     os.replace(part, dest)
     _accept(dest, digest, expected)
 
@@ -226,10 +238,12 @@ def _check_member(archive: Path, name: str, folder: Path, target: Path) -> None:
 
 
 def safe_extract(archive: str | Path, target: str | Path) -> None:
-    """Extract a zip or tar(.gz/.bz2/.xz) archive into `target`, refusing members that would escape it.
+    """Extract a zip or tar(.gz/.bz2/.xz) archive into `target`, refusing members that would escape
+    it.
 
-    Every member is checked before anything is written: absolute paths, `..` that climbs out, and tar
-    symlinks/hard links whose target lies outside are refused with a DatasetError, as are tar devices.
+    Every member is checked before anything is written: absolute paths, `..` that climbs out, and
+    tar symlinks/hard links whose target lies outside are refused with a DatasetError, as are tar
+    devices.
     """
     archive, target = Path(archive), Path(target)
     target.mkdir(parents=True, exist_ok=True)
@@ -257,11 +271,13 @@ def safe_extract(archive: str | Path, target: str | Path) -> None:
 
 def download(name: str, root: str | Path | None = None, progress: bool = True,
              sha256_override: str | dict[str, str] | None = None) -> Path:
-    """Download and extract dataset `name` (a DATASETS key) into `root/<name>` and return that folder.
+    """Download and extract dataset `name` (a DATASETS key) into `root/<name>` and return that
+    folder.
 
-    Returns at once when `root/<name>/.complete` exists. `sha256_override` replaces the registry hash:
-    a string for a one-file dataset, or {filename: sha256}. Raises DatasetError when offline (with a
-    hint to download by hand), on a checksum mismatch, or for a dataset that must be fetched by hand.
+    Returns at once when `root/<name>/.complete` exists. `sha256_override` replaces the registry
+    hash: a string for a one-file dataset, or {filename: sha256}. Raises DatasetError when offline
+    (with a hint to download by hand), on a checksum mismatch, or for a dataset that must be fetched
+    by hand.
     """
     source = _source(name)
     root = Path(root) if root is not None else data_root()
@@ -277,7 +293,8 @@ def download(name: str, root: str | Path | None = None, progress: bool = True,
         )
     if isinstance(sha256_override, str):
         if len(source.files) != 1:
-            raise ConfigError(f"sha256_override: {name} has several files; pass {{filename: sha256}}")
+            raise ConfigError(f"sha256_override: {name} has several files; "
+                              "pass {filename: sha256}")
         sha256_override = {source.files[0].filename: sha256_override}
     overrides = sha256_override or {}
 
@@ -315,7 +332,8 @@ def download(name: str, root: str | Path | None = None, progress: bool = True,
 
 
 def resolve_data(dataset: str | None, data_dir: str | Path | None) -> Path:
-    """The dataset folder to use: `data_dir` if given, else `download(dataset)` (cached after the first)."""
+    """The dataset folder to use: `data_dir` if given, else `download(dataset)` (cached after
+    the first)."""
     if data_dir:
         path = Path(data_dir).expanduser()
         if not path.is_dir():
@@ -324,4 +342,5 @@ def resolve_data(dataset: str | None, data_dir: str | Path | None) -> Path:
     if dataset:
         _source(dataset)
         return download(dataset)
-    raise DatasetError(f"dataset: give a dataset name ({', '.join(sorted(DATASETS))}) or --data-dir DIR")
+    raise DatasetError("dataset: give a dataset name "
+                       f"({', '.join(sorted(DATASETS))}) or --data-dir DIR")

@@ -1,8 +1,10 @@
 """Folder datasets: find image/mask pairs, read them, split them.
 
-    find_pairs(root)       -> [Pair(stem, image, mask)]   generic, Kvasir-SEG, ISIC 2018 or PH2 layout
+    find_pairs(root)       -> [Pair(stem, image, mask)]   generic, Kvasir-SEG, ISIC 2018 or PH2
+                           layout
     load_image(path)       uint8 (H, W, 3)
-    mask_values(path)      a mask file's raw values, (H, W), before binarisation (checks.py reads them)
+    mask_values(path)      a mask file's raw values, (H, W), before binarisation
+                           (checks.py reads them)
     load_mask(path)        uint8 (H, W) in {0, 1}
     read_split_csv(root)   split.csv as {stem: "train" | "val" | "test"}, or None
     split_pairs(pairs)     {"train", "val", "test"}: split.csv's, else a seeded draw
@@ -25,17 +27,20 @@ from ..errors import ConfigError, DatasetError
 #
 # Supported layouts (`find_pairs` tries them in this order):
 #
-#   generic      root/images/<stem>.<ext> + root/masks/<stem>.<ext>  (a mask may also be <stem>_mask,
-#                <stem>_segmentation or <stem>_lesion); also one level down, e.g. root/Kvasir-SEG/images
-#   ISIC 2018    root/*Task1*Input*/ISIC_0000000.jpg + root/*Task1*GroundTruth*/ISIC_0000000_segmentation.png
+#   generic      root/images/<stem>.<ext> + root/masks/<stem>.<ext>  (a mask may also be
+#                <stem>_mask, <stem>_segmentation or <stem>_lesion); also one level down,
+#                e.g. root/Kvasir-SEG/images
+#   ISIC 2018    root/*Task1*Input*/ISIC_0000000.jpg +
+#                root/*Task1*GroundTruth*/ISIC_0000000_segmentation.png
 #   PH2          root/**/PH2 Dataset images/IMD002/IMD002_Dermoscopic_Image/IMD002.bmp
 #                                         .../IMD002/IMD002_lesion/IMD002_lesion.bmp
 #
-# Hidden files and files without an image extension (.DS_Store, Thumbs.db, LICENSE.txt) are ignored. A
-# file *with* an image extension that does not decode is an error, found by `validate_pairs`.
+# Hidden files and files without an image extension (.DS_Store, Thumbs.db, LICENSE.txt) are ignored.
+# A file *with* an image extension that does not decode is an error, found by `validate_pairs`.
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
-MASK_SUFFIXES = ("_mask", "_segmentation", "_lesion")  # a mask's stem may be the image stem plus one
+# a mask's stem may be the image stem plus one
+MASK_SUFFIXES = ("_mask", "_segmentation", "_lesion")
 SPLITS = ("train", "val", "test")
 
 
@@ -60,7 +65,8 @@ def _by_stem(files: Iterable[Path]) -> dict[str, Path]:
     out: dict[str, Path] = {}
     for p in files:
         if p.stem in out:
-            raise DatasetError(f"{p}: another file has the same stem {p.stem!r} ({out[p.stem].name})")
+            raise DatasetError(f"{p}: another file has the same stem "
+                               f"{p.stem!r} ({out[p.stem].name})")
         out[p.stem] = p
     return out
 
@@ -76,7 +82,8 @@ def _match(images: dict[str, Path], masks: dict[str, Path]) -> list[Pair]:
 
 
 def _visible_dirs(folder: Path, pattern: str = "*") -> list[Path]:
-    return sorted(p for p in folder.glob(pattern) if p.is_dir() and not p.name.startswith((".", "__MACOSX")))
+    return sorted(p for p in folder.glob(pattern)
+                  if p.is_dir() and not p.name.startswith((".", "__MACOSX")))
 
 
 def _has_images_and_masks(folder: Path) -> bool:
@@ -89,19 +96,22 @@ def find_pairs(root: str | Path) -> list[Pair]:
     if not root.is_dir():
         raise DatasetError(f"{root}: not a folder")
 
-    # Generic images/ + masks/, in root itself or in exactly one subfolder (Kvasir-SEG/ from the zip).
+    # Generic images/ + masks/, in root itself or in exactly one subfolder
+    # (Kvasir-SEG/ from the zip).
     folders = [root] if _has_images_and_masks(root) else [
         d for d in _visible_dirs(root) if _has_images_and_masks(d)
     ]
     if len(folders) > 1:
         names = ", ".join(d.name for d in folders)
-        raise DatasetError(f"{root}: several subfolders hold images/ + masks/ ({names}); pass one of them")
+        raise DatasetError(f"{root}: several subfolders hold images/ + masks/ "
+                           f"({names}); pass one of them")
     if folders:
         images = _by_stem(_image_files(folders[0] / "images"))
         return _match(images, _by_stem(_image_files(folders[0] / "masks")))
 
     # ISIC 2018 Task 1: input and ground-truth folders side by side (training, validation and test).
-    inputs, truths = _visible_dirs(root, "*Task1*Input*"), _visible_dirs(root, "*Task1*GroundTruth*")
+    inputs, truths = (_visible_dirs(root, "*Task1*Input*"),
+                      _visible_dirs(root, "*Task1*GroundTruth*"))
     if inputs:
         images = _by_stem(p for d in inputs for p in _image_files(d))
         return _match(images, _by_stem(p for d in truths for p in _image_files(d)))
@@ -109,7 +119,8 @@ def find_pairs(root: str | Path) -> list[Pair]:
     # PH2: one folder per case, somewhere at most three levels down.
     name = "PH2 Dataset images"
     found = [root] if root.name == name else []
-    found += [d for depth in ("", "*/", "*/*/") for d in sorted(root.glob(depth + name)) if d.is_dir()]
+    found += [d for depth in ("", "*/", "*/*/") for d in sorted(root.glob(depth + name))
+              if d.is_dir()]
     pairs = []
     for case in _visible_dirs(found[0]) if found else []:
         stem = case.name
@@ -127,25 +138,31 @@ def _find_file(folder: Path, stem: str) -> Path | None:
 
 
 def _to_rgb(im: Image.Image) -> np.ndarray:
-    """Any Pillow image -> uint8 (H, W, 3): 16-bit scaled to 8-bit, alpha dropped, palette expanded."""
-    if im.mode.startswith("I"):  # 16-bit ("I;16", "I;16B") or 32-bit int ("I"): full range -> 0..255
+    """Any Pillow image -> uint8 (H, W, 3): 16-bit scaled to 8-bit, alpha dropped, palette
+    expanded."""
+    # 16-bit ("I;16", "I;16B") or 32-bit int ("I"): full range -> 0..255
+    if im.mode.startswith("I"):
         gray = (np.asarray(im, dtype=np.float32) / 257.0).clip(0, 255).round().astype(np.uint8)
     elif im.mode == "F":  # float: [0, 1] or [0, 255]
         a = np.asarray(im, dtype=np.float32)
         gray = (a * (255.0 if a.max() <= 1.0 else 1.0)).clip(0, 255).round().astype(np.uint8)
     else:
         if im.mode in ("P", "PA"):
-            im = im.convert("RGBA")  # expands the palette, keeps palette transparency out of the way
-        return np.array(im.convert("RGB"), dtype=np.uint8)  # RGBA/LA: alpha dropped; L/1: replicated
+            # expands the palette, keeps palette transparency out of the way
+            im = im.convert("RGBA")
+        # RGBA/LA: alpha dropped; L/1: replicated
+        return np.array(im.convert("RGB"), dtype=np.uint8)
     return np.repeat(gray[..., None], 3, axis=2)
 
 
 def _open(path: Path, draft_size: int | None = None) -> tuple[Image.Image, tuple[int, int]]:
-    """Open and fully decode an image, or raise a one-line DatasetError; also return its (width, height).
+    """Open and fully decode an image, or raise a one-line DatasetError; also return its
+    (width, height).
 
-    Truncated files fail here, in `load()`. With `draft_size`, a JPEG is decoded at the smallest 1/2,
-    1/4 or 1/8 DCT scale that keeps both sides >= draft_size: several times faster, and still every
-    byte is read. The size returned is the file's own size, before any such scaling.
+    Truncated files fail here, in `load()`. With `draft_size`, a JPEG is decoded at
+    the smallest 1/2, 1/4 or 1/8 DCT scale that keeps both sides >= draft_size: several times
+    faster, and still every byte is read. The size returned is the file's own size, before any such
+    scaling.
     """
     try:
         im = Image.open(path)
@@ -174,8 +191,9 @@ def load_image(path: str | Path, draft_size: int | None = None) -> np.ndarray:
 
 
 def _mask_array(im: Image.Image) -> np.ndarray:
-    """A decoded mask as one 2-D array of its values: palette indices when they are 0/1 labels, else gray
-    levels (colour masks converted to grayscale); 16-bit and float masks keep their own values."""
+    """A decoded mask as one 2-D array of its values: palette indices when they are 0/1 labels, else
+    gray levels (colour masks converted to grayscale); 16-bit and float masks keep their own
+    values."""
     if im.mode == "P":
         a = np.asarray(im)  # palette indices
         return a if a.max() <= 1 else np.asarray(im.convert("L"))
@@ -192,17 +210,19 @@ def mask_values(path: str | Path, draft_size: int | None = None) -> np.ndarray:
 
 
 def binarize(values: np.ndarray, foreground: int | None = None) -> np.ndarray:
-    """Mask values -> uint8 (H, W) in {0, 1}. With `foreground`, the lesion is exactly that value (label masks,
-    e.g. 2 in {0, 1, 2}); without, labels if the largest value is <= 1, else > 127 (0/255 masks, JPEG noise)."""
+    """Mask values -> uint8 (H, W) in {0, 1}. With `foreground`, the lesion is exactly that value
+    (label masks, e.g. 2 in {0, 1, 2}); without, labels if the largest value is <= 1, else > 127
+    (0/255 masks, JPEG noise)."""
     if foreground is not None:
         return (values == foreground).astype(np.uint8)
     return (values > (0.5 if values.max() <= 1 else 127)).astype(np.uint8)
 
 
-def load_mask(path: str | Path, draft_size: int | None = None, foreground: int | None = None) -> np.ndarray:
-    """Read a mask as uint8 (H, W) in {0, 1} (`binarize`: the value `foreground` when given, else 0/1 labels or
-    > 127). Whether the values were binary to begin with is `checks.mask_problem`'s question, asked before
-    training and evaluation."""
+def load_mask(path: str | Path, draft_size: int | None = None,
+              foreground: int | None = None) -> np.ndarray:
+    """Read a mask as uint8 (H, W) in {0, 1} (`binarize`: the value `foreground` when given,
+    else 0/1 labels or > 127). Whether the values were binary to begin with is
+    `checks.mask_problem`'s question, asked before training and evaluation."""
     return binarize(mask_values(path, draft_size), foreground)
 
 
@@ -222,8 +242,8 @@ def _decoded_size(path: Path) -> tuple[int, int]:
 def read_split_csv(root: str | Path, stems: Iterable[str] | None = None) -> dict[str, str] | None:
     """`root/split.csv` as {stem: "train" | "val" | "test"}, or None if there is no such file.
 
-    The file has the header `stem,split`. Bad values, duplicate stems and (when `stems` is given) stems
-    that are not in the dataset raise DatasetError naming split.csv and the line.
+    The file has the header `stem,split`. Bad values, duplicate stems and (when `stems` is given)
+    stems that are not in the dataset raise DatasetError naming split.csv and the line.
     """
     path = Path(root) / "split.csv"
     if not path.is_file():
@@ -234,16 +254,19 @@ def read_split_csv(root: str | Path, stems: Iterable[str] | None = None) -> dict
         reader = csv.reader(f)
         header = [h.strip() for h in next(reader, [])]
         if header[:2] != ["stem", "split"]:
-            raise DatasetError(f"{path}: line 1: header must be 'stem,split', got {','.join(header)!r}")
+            raise DatasetError(f"{path}: line 1: header must be 'stem,split', "
+                               f"got {','.join(header)!r}")
         for row in reader:
             line = reader.line_num
             if not any(cell.strip() for cell in row):
                 continue
             if len(row) < 2:
-                raise DatasetError(f"{path}: line {line}: expected 'stem,split', got {','.join(row)!r}")
+                raise DatasetError(f"{path}: line {line}: expected "
+                                   f"'stem,split', got {','.join(row)!r}")
             stem, split = row[0].strip(), row[1].strip()
             if split not in SPLITS:
-                raise DatasetError(f"{path}: line {line}: split must be train, val or test, got {split!r}")
+                raise DatasetError(f"{path}: line {line}: split must be train, "
+                                   f"val or test, got {split!r}")
             if stem in split_map:
                 raise DatasetError(f"{path}: line {line}: stem {stem!r} is listed twice")
             if known is not None and stem not in known:
@@ -252,7 +275,8 @@ def read_split_csv(root: str | Path, stems: Iterable[str] | None = None) -> dict
     return split_map
 
 
-def _take(pairs: list[Pair], fraction: float, rng: np.random.Generator) -> tuple[list[Pair], list[Pair]]:
+def _take(pairs: list[Pair], fraction: float,
+          rng: np.random.Generator) -> tuple[list[Pair], list[Pair]]:
     """Split off a random `fraction` of `pairs`: (rest, taken), both kept in stem order."""
     chosen = set(rng.permutation(len(pairs))[: round(fraction * len(pairs))].tolist())
     rest = [p for i, p in enumerate(pairs) if i not in chosen]
@@ -268,12 +292,14 @@ def split_pairs(
 ) -> dict[str, list[Pair]]:
     """Split pairs into {"train", "val", "test"}, deterministically.
 
-    With `split_map` (from split.csv) its train/val/test assignment is used; every pair needs a row. If
-    it has no "val" rows, val is a seeded `val_fraction` of train (never taken from test). Without a
-    split map, a seeded `test_fraction` of all pairs is test, then `val_fraction` of the rest is val.
+    With `split_map` (from split.csv) its train/val/test assignment is used; every pair needs a row.
+    If it has no "val" rows, val is a seeded `val_fraction` of train (never taken from test).
+    Without a split map, a seeded `test_fraction` of all pairs is test, then `val_fraction`
+    of the rest is val.
     """
     if not (0.0 <= val_fraction < 1.0 and 0.0 <= test_fraction < 1.0):
-        raise ConfigError(f"val_fraction/test_fraction: must be in [0, 1), got {val_fraction}/{test_fraction}")
+        raise ConfigError("val_fraction/test_fraction: must be in [0, 1), got "
+                          f"{val_fraction}/{test_fraction}")
     pairs = sorted(pairs, key=lambda p: p.stem)
     rng = np.random.default_rng(seed)
     if split_map is None:
@@ -286,7 +312,8 @@ def split_pairs(
         raise DatasetError(f"split.csv: {len(missing)} pairs have no row, e.g. {missing[0]!r}")
     unknown = sorted(set(split_map) - {p.stem for p in pairs})
     if unknown:
-        raise DatasetError(f"split.csv: {len(unknown)} rows have no image/mask pair, e.g. {unknown[0]!r}")
+        raise DatasetError(f"split.csv: {len(unknown)} rows have no image/mask "
+                           f"pair, e.g. {unknown[0]!r}")
     parts = {split: [p for p in pairs if split_map[p.stem] == split] for split in SPLITS}
     if not parts["val"]:
         parts["train"], parts["val"] = _take(parts["train"], val_fraction, rng)

@@ -3,8 +3,8 @@
     resize        bilinear for images, nearest for masks (stays binary), to S x S
     normalise     x = (rgb / 255 - mean) / std with ImageNet's mean and std; `denormalize` undoes it
     augment       each with p = 0.5: vertical flip, horizontal flip, zoom (1.0-1.5x) or centre crop
-                  (0.5-1.0 of the side), rotation (+-10 degrees), folded into one affine warp that is
-                  applied identically to image and mask
+                  (0.5-1.0 of the side), rotation (+-10 degrees), folded into one affine warp that
+                  is applied identically to image and mask
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ _STD = torch.tensor(IMAGENET_STD).view(3, 1, 1)
 
 
 def resize_image(image: np.ndarray, size: int) -> np.ndarray:
-    """uint8 (H, W, 3) -> (size, size, 3), bilinear (Pillow's, which also antialiases when shrinking)."""
+    """uint8 (H, W, 3) -> (size, size, 3), bilinear (Pillow's, which also antialiases when
+    shrinking)."""
     if image.shape[:2] == (size, size):
         return image
     return np.asarray(Image.fromarray(image).resize((size, size), Image.Resampling.BILINEAR))
@@ -41,13 +42,15 @@ def normalize(image: np.ndarray) -> Tensor:
     """uint8 (H, W, 3) -> float32 (3, H, W): scaled to [0, 1], then (x - mean) / std per channel."""
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"image: expected uint8 (H, W, 3), got {image.dtype} {tuple(image.shape)}")
-    image = np.require(image, requirements=["C", "W"])  # torch wants a writable array (Pillow's are not)
+    # torch wants a writable array (Pillow's are not)
+    image = np.require(image, requirements=["C", "W"])
     x = torch.from_numpy(image).permute(2, 0, 1).float().div_(255.0)  # (3, H, W), a new tensor
     return x.sub_(_MEAN).div_(_STD)
 
 
 def denormalize(x: Tensor) -> np.ndarray:
-    """float (3, H, W) or (B, 3, H, W), normalised -> uint8 (H, W, 3) or (B, H, W, 3) for display."""
+    """float (3, H, W) or (B, 3, H, W), normalised -> uint8 (H, W, 3) or (B, H, W, 3) for
+    display."""
     if x.dim() not in (3, 4) or x.shape[-3] != 3:
         raise ValueError(f"x: expected (3, H, W) or (B, 3, H, W), got {tuple(x.shape)}")
     x = x.detach().float().cpu() * _STD + _MEAN
@@ -60,9 +63,9 @@ def augment_pair(
 ) -> tuple[Tensor, Tensor]:
     """The paper's augmentation on image (3, S, S) and mask (1, S, S), identically.
 
-    Each with p = 0.5: vertical flip; horizontal flip; either zoom by 1.0-1.5 and centre-crop back to
-    S, or centre-crop 0.5-1.0 of the side and resize back; rotation by +-10 degrees. `strength` scales
-    the zoom, crop and rotation ranges; strength <= 0 switches augmentation off (flips too).
+    Each with p = 0.5: vertical flip; horizontal flip; either zoom by 1.0-1.5 and centre-crop back
+    to S, or centre-crop 0.5-1.0 of the side and resize back; rotation by +-10 degrees. `strength`
+    scales the zoom, crop and rotation ranges; strength <= 0 switches augmentation off (flips too).
 
     The steps compose into one affine map from output to input coordinates (normalised to [-1, 1]):
 
@@ -81,7 +84,8 @@ def augment_pair(
     scale = 1.0
     if u[2] < 0.5:
         if u[3] < 0.5:
-            scale = 1.0 / (1.0 + 0.5 * strength * u[4])  # zoom in by 1.0-1.5: see 1/zoom of the field
+            # zoom in by 1.0-1.5: see 1/zoom of the field
+            scale = 1.0 / (1.0 + 0.5 * strength * u[4])
         else:
             scale = 1.0 - 0.5 * strength * u[4]  # centre crop of 0.5-1.0 of the side, resized back
         scale = min(max(scale, 0.05), 1.0)
@@ -95,10 +99,12 @@ def augment_pair(
     fx, fy = (-1.0 if flip_x else 1.0), (-1.0 if flip_y else 1.0)
     c, s = scale * math.cos(angle), scale * math.sin(angle)
     h, w = image.shape[-2:]
-    xs = torch.linspace(-1.0 + 1.0 / w, 1.0 - 1.0 / w, w, dtype=image.dtype) * fx  # pixel centres, (W,)
+    # pixel centres, (W,)
+    xs = torch.linspace(-1.0 + 1.0 / w, 1.0 - 1.0 / w, w, dtype=image.dtype) * fx
     ys = torch.linspace(-1.0 + 1.0 / h, 1.0 - 1.0 / h, h, dtype=image.dtype)[:, None] * fy  # (H, 1)
     grid = torch.stack([c * xs - s * ys, s * xs + c * ys], dim=-1)[None]  # (1, H, W, 2) as (x, y)
-    image = F.grid_sample(image[None], grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    image = F.grid_sample(image[None], grid, mode="bilinear", padding_mode="reflection",
+                          align_corners=False)
     mask = F.grid_sample(mask[None].to(grid.dtype), grid, mode="nearest", padding_mode="reflection",
                          align_corners=False)
     return image[0], mask[0]

@@ -26,7 +26,8 @@ class ASPP(nn.Module):
     def __init__(self, c_in: int, dim: int = 256, rates: tuple[int, ...] = (6, 12, 18)):
         super().__init__()
         self.branches = nn.ModuleList(
-            [conv_bn_relu(conv1x1(c_in, dim))] + [conv_bn_relu(conv3x3(c_in, dim, dilation=r)) for r in rates]
+            [conv_bn_relu(conv1x1(c_in, dim))]
+            + [conv_bn_relu(conv3x3(c_in, dim, dilation=r)) for r in rates]
         )
         self.image_pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), *conv_bn_relu(conv1x1(c_in, dim)))
         self.project = conv_bn_relu(conv1x1((len(rates) + 2) * dim, dim))
@@ -35,5 +36,6 @@ class ASPP(nn.Module):
         """x: (B, C4, h, w) -> (B, D, h, w)."""
         views = [branch(x) for branch in self.branches]  # 4 x (B, D, h, w)
         pooled = self.image_pool(x)  # (B, D, 1, 1): one value per channel for the whole image
-        views.append(pooled.expand(-1, -1, *x.shape[-2:]))  # bilinear upsampling of a 1x1 map = broadcast
+        # bilinear upsampling of a 1x1 map = broadcast
+        views.append(pooled.expand(-1, -1, *x.shape[-2:]))
         return self.project(torch.cat(views, dim=1))  # (B, 5D, h, w) -> (B, D, h, w)

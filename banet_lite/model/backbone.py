@@ -106,16 +106,18 @@ class Bottleneck(ResidualBlock):
 class SubsampledPointwiseConv(nn.Conv2d):
     """A 1x1 convolution at stride s, computed as the 1x1 convolution of every s-th pixel.
 
-    The same function: a 1x1 kernel at stride s reads exactly x[:, :, ::s, ::s], and the weights (and
-    their names) are nn.Conv2d's. Why not nn.Conv2d(stride=s) itself: on AVX-512 CPUs, torch 2.13's oneDNN
-    backward pass of that convolution crashes the process for 8-channel channels_last inputs of 56 px and
-    more (the `tiny` preset's layer2 shortcut at 224 px; benchmarks/RESULTS.md, "A known crash, not ours").
-    Subsampling first sends it to the plain 1x1 kernel.
+    The same function: a 1x1 kernel at stride s reads exactly x[:, :, ::s, ::s], and the weights
+    (and their names) are nn.Conv2d's. Why not nn.Conv2d(stride=s) itself: on AVX-512 CPUs,
+    torch 2.13's oneDNN backward pass of that convolution crashes the process for 8-channel
+    channels_last inputs of 56 px and more (the `tiny` preset's layer2 shortcut at 224 px;
+    benchmarks/RESULTS.md, "A known crash, not ours"). Subsampling first sends it to the plain 1x1
+    kernel.
     """
 
     def forward(self, x: Tensor) -> Tensor:
         s_h, s_w = self.stride
-        return F.conv2d(x[:, :, ::s_h, ::s_w], self.weight, self.bias)  # (B, C_out, ceil(H / s), ceil(W / s))
+        # (B, C_out, ceil(H / s), ceil(W / s))
+        return F.conv2d(x[:, :, ::s_h, ::s_w], self.weight, self.bias)
 
 
 def _shortcut(c_in: int, c_out: int, stride: int) -> nn.Sequential | None:
@@ -141,7 +143,8 @@ def stage_plan(output_stride: int, blocks: tuple[int, ...]) -> list[tuple[int, l
 class DilatedResNet(nn.Module):
     """ResNet stem + four stages; forward returns the four stage features (no pooling, no fc)."""
 
-    def __init__(self, depth: int = 50, base_width: int = 64, output_stride: int = 8, in_channels: int = 3):
+    def __init__(self, depth: int = 50, base_width: int = 64, output_stride: int = 8,
+                 in_channels: int = 3):
         super().__init__()
         if depth not in RESNET_LAYOUTS:
             raise ConfigError(f"depth={depth}: must be one of {sorted(RESNET_LAYOUTS)}")
@@ -180,19 +183,21 @@ class DilatedResNet(nn.Module):
 def imagenet_weights_name(depth: int) -> str:
     """torchvision's file name for the ImageNet ResNet of `depth`, e.g. "resnet50-0676ba61.pth"."""
     if depth not in IMAGENET_URLS:
-        raise ConfigError(f"depth={depth}: no ImageNet weights; torchvision has them for {sorted(IMAGENET_URLS)}")
+        raise ConfigError(f"depth={depth}: no ImageNet weights; torchvision has them "
+                          f"for {sorted(IMAGENET_URLS)}")
     return IMAGENET_URLS[depth].rsplit("/", 1)[1]
 
 
 def imagenet_weights_path(depth: int) -> Path:
     """Where torch.hub keeps (and where an offline machine needs) that file:
-    `torch.hub.get_dir()/checkpoints/<name>` (`$TORCH_HOME/hub/...`, default ~/.cache/torch/hub/...)."""
+    `torch.hub.get_dir()/checkpoints/<name>` (`$TORCH_HOME/hub/...`, default
+    ~/.cache/torch/hub/...)."""
     return Path(torch.hub.get_dir()) / "checkpoints" / imagenet_weights_name(depth)
 
 
 def fetch_imagenet_weights(depth: int, progress: bool = True) -> Path:
-    """The local path of torchvision's ImageNet ResNet-`depth` weights, downloaded into the torch hub
-    cache on first use (SHA-256 prefix checked, as torch.hub does). Offline and not cached: a
+    """The local path of torchvision's ImageNet ResNet-`depth` weights, downloaded into the torch
+    hub cache on first use (SHA-256 prefix checked, as torch.hub does). Offline and not cached: a
     RuntimeError that names the exact file and the folder to put it in."""
     path = imagenet_weights_path(depth)
     if path.is_file():
@@ -204,28 +209,32 @@ def fetch_imagenet_weights(depth: int, progress: bool = True) -> Path:
         hash_prefix = torch.hub.HASH_REGEX.search(path.name).group(1)
         torch.hub.download_url_to_file(url, str(path), hash_prefix, progress=progress)
 
-    _download(fetch, f"ImageNet weights for ResNet-{depth} are not in the torch hub cache and could not be "
-                     f"downloaded from {url}",
-              f"Download {path.name} on another machine and place it in {path.parent}/ (i.e. {path}), or pass "
-              f"its local path instead: pretrained='path/to/{path.name}' (--pretrained path/to/{path.name})")
+    _download(fetch, f"ImageNet weights for ResNet-{depth} are not in the torch hub cache and "
+                     f"could not be downloaded from {url}",
+              f"Download {path.name} on another machine and place it in {path.parent}/ "
+              f"(i.e. {path}), or pass its local path instead: pretrained='path/to/{path.name}' "
+              f"(--pretrained path/to/{path.name})")
     return path
 
 
 def _download(fetch, problem: str, hint: str):
-    """`fetch()`, with a network failure or a failed hash check turned into one DownloadError line: the
-    problem, then what to do."""
+    """`fetch()`, with a network failure or a failed hash check turned into one DownloadError line:
+    the problem, then what to do."""
     try:
         return fetch()
     except (urllib.error.URLError, OSError) as exc:
         raise DownloadError(f"{problem} ({exc}). Offline? {hint}") from exc
-    except RuntimeError as exc:  # torch.hub's check_hash: the file's SHA-256 does not match its name
+    except RuntimeError as exc:
+        # torch.hub's check_hash: the file's SHA-256 does not match its name
         if "hash" not in str(exc):
             raise
-        raise DownloadError(f"{problem}: the file failed its SHA-256 check and was not kept ({exc}). {hint}") from exc
+        raise DownloadError(f"{problem}: the file failed its SHA-256 check and was not kept "
+                            f"({exc}). {hint}") from exc
 
 
 def describe_weights(source: str | os.PathLike, depth: int) -> str:
-    """Where `load_pretrained_backbone(model, source)` takes the weights from, in words (for logs)."""
+    """Where `load_pretrained_backbone(model, source)` takes the weights from, in words
+    (for logs)."""
     if source == "imagenet":
         return f"ImageNet (torchvision ResNet-{depth}, {imagenet_weights_path(depth)})"
     return str(source)
@@ -242,11 +251,13 @@ def load_pretrained_backbone(model: nn.Module, source: str | os.PathLike = "imag
     """
     backbone = getattr(model, "backbone", model)
     if not isinstance(backbone, DilatedResNet):
-        raise TypeError(f"{type(model).__name__} has no DilatedResNet backbone to load weights into")
+        raise TypeError(f"{type(model).__name__} has no DilatedResNet "
+                        "backbone to load weights into")
     if source == "imagenet":
         if backbone.base_width != 64:
             raise ConfigError(f"ImageNet weights exist for base_width 64 only (this backbone: "
-                              f"{backbone.base_width}); use the 'paper' preset or depth/base_width 64")
+                              f"{backbone.base_width}); use the 'paper' preset or "
+                              "depth/base_width 64")
         source = fetch_imagenet_weights(backbone.depth)
     source = str(source)
     if "://" in source:
@@ -254,8 +265,9 @@ def load_pretrained_backbone(model: nn.Module, source: str | os.PathLike = "imag
             lambda: torch.hub.load_state_dict_from_url(source, map_location="cpu", check_hash=True,
                                                        weights_only=True, progress=True),
             f"could not download backbone weights from {source}",
-            f"Download the file elsewhere and pass its local path instead, e.g. load_pretrained_backbone(model, "
-            f"'resnet{backbone.depth}.pth') or --pretrained path/to/resnet{backbone.depth}.pth")
+            "Download the file elsewhere and pass its local path instead, "
+            f"e.g. load_pretrained_backbone(model, 'resnet{backbone.depth}.pth') or --pretrained "
+            f"path/to/resnet{backbone.depth}.pth")
     else:
         path = Path(source).expanduser()
         if not path.is_file():
@@ -263,7 +275,8 @@ def load_pretrained_backbone(model: nn.Module, source: str | os.PathLike = "imag
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:
-            raise WeightsError(f"{path}: not a readable weights file ({type(exc).__name__}: {exc})") from exc
+            raise WeightsError(f"{path}: not a readable weights file "
+                               f"({type(exc).__name__}: {exc})") from exc
     if not isinstance(state, dict):
         raise WeightsError(f"{source}: not a state dict (found {type(state).__name__})")
     state = state.get("state_dict", state)  # some checkpoints nest the weights

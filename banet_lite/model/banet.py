@@ -36,14 +36,18 @@ class BANet(nn.Module):
         self.backbone = DilatedResNet(cfg.depth, cfg.base_width, cfg.output_stride, cfg.in_channels)
         self.reduce = nn.ModuleList(conv1x1(c, R) for c in self.backbone.channels)  # C_i -> R
         self.pee = nn.ModuleList(
-            PyramidEdgeExtraction(R, k, enabled=cfg.use_pee, border_rule=cfg.border_rule) for k in cfg.pee_kernels
+            PyramidEdgeExtraction(R, k, enabled=cfg.use_pee, border_rule=cfg.border_rule)
+            for k in cfg.pee_kernels
         )
         self.mtl = nn.ModuleList(
-            MiniMTL(R, K, cfg.use_ia, cfg.ia_attention_blocks, side_heads=cfg.deep_supervision) for _ in range(4)
+            MiniMTL(R, K, cfg.use_ia, cfg.ia_attention_blocks, side_heads=cfg.deep_supervision)
+            for _ in range(4)
         )
-        self.cff = (nn.ModuleList(CrossFeatureFusion(R, i, gate_convs=cfg.cff_gate_convs) for i in range(4))
+        self.cff = (nn.ModuleList(CrossFeatureFusion(R, i, gate_convs=cfg.cff_gate_convs)
+                                  for i in range(4))
                     if cfg.use_cff else None)
-        self.aspp = ASPP(self.backbone.channels[3], cfg.aspp_dim, cfg.aspp_rates) if cfg.use_aspp else None
+        self.aspp = (ASPP(self.backbone.channels[3], cfg.aspp_dim, cfg.aspp_rates) if cfg.use_aspp
+                     else None)
         self.decoder = Decoder(R, K, cfg.aspp_dim if cfg.use_aspp else 0)
 
     def forward(self, x: Tensor, return_maps: bool = False) -> SegmentationOutput:
@@ -58,30 +62,37 @@ class BANet(nn.Module):
             f, edges = self.pee[i](f)  # P_i (B, R, h_i, w_i), edges (B, 2R, h_i, w_i)
             stage = self.mtl[i](f)
             seg_feats.append(stage["seg_features"])  # S_i
-            if "side_mask" in stage:  # K-channel maps: resized in the plain layout, which suits few channels
+            # K-channel maps: resized in the plain layout, which suits few channels
+            if "side_mask" in stage:
                 side_masks.append(resize_to(stage["side_mask"].contiguous(), size))  # (B, K, H, W)
                 side_edges.append(resize_to(stage["side_edge"].contiguous(), size))
             if return_maps:
                 if edges is not None:
                     maps.setdefault("pee_edge", []).append(edges)
-                for name in ("edge_branch", "seg_branch", "ia_seg_to_edge", "ia_edge_to_seg", "ia_borrowed_by_seg",
-                             "ia_borrowed_by_edge", "seg_features", "edge_features"):
+                for name in ("edge_branch", "seg_branch", "ia_seg_to_edge", "ia_edge_to_seg",
+                             "ia_borrowed_by_seg", "ia_borrowed_by_edge", "seg_features",
+                             "edge_features"):
                     if name in stage:
                         maps.setdefault(name, []).append(stage[name])
 
         fused = seg_feats
         if self.cff is not None:
-            resized = resize_for_fusion(seg_feats)  # [i][j]: S_j at stage i's size, each resized once
-            details = [{} if return_maps else None for _ in self.cff]  # what each CFF sends and adds
-            fused, gates = zip(*(cff(seg_feats, resized[i], details[i]) for i, cff in enumerate(self.cff)))
+            # [i][j]: S_j at stage i's size, each resized once
+            resized = resize_for_fusion(seg_feats)
+            # what each CFF sends and adds
+            details = [{} if return_maps else None for _ in self.cff]
+            fused, gates = zip(*(cff(seg_feats, resized[i], details[i])
+                                 for i, cff in enumerate(self.cff)))
             if return_maps:
                 maps["cff_gate"] = list(gates)
-                maps["cff_sent"] = [d["sent"] for d in details]  # (B, 3, R, h_i, w_i): from the other stages
+                # (B, 3, R, h_i, w_i): from the other stages
+                maps["cff_sent"] = [d["sent"] for d in details]
                 maps["cff_added"] = [d["added"] for d in details]
 
         aspp = self.aspp(feats[3]) if self.aspp is not None else None  # (B, D, h_4, w_4)
         steps = maps.setdefault("decoder_steps", []) if return_maps else None  # d4, d3, d2, d1
-        logits = resize_to(self.decoder(list(fused), aspp, steps).contiguous(), size)  # (B, K, H, W)
+        # (B, K, H, W)
+        logits = resize_to(self.decoder(list(fused), aspp, steps).contiguous(), size)
         return SegmentationOutput(
             logits, tuple(side_masks), tuple(side_edges),
             {k: tuple(v) for k, v in maps.items()} if return_maps else None,

@@ -11,8 +11,8 @@ i itself is weak ("what is worth receiving"). That second gate is what the map e
 as the CFF gate.
 
 The paper writes the gates without convolutions, sigmoid(S_j') and 1 - sigmoid(S_i); the authors'
-code (and the default here) learns W first. `gate_convs=False` (config `cff_gate_convs=False`) builds
-the paper's parameter-free form: each W is the identity, and CFF has no parameters at all.
+code (and the default here) learns W first. `gate_convs=False` (config `cff_gate_convs=False`)
+builds the paper's parameter-free form: each W is the identity, and CFF has no parameters at all.
 
 With `use_cff=False` the model skips CFF: out_i = S_i.
 
@@ -34,7 +34,8 @@ class CrossFeatureFusion(nn.Module):
         super().__init__()
         self.stage = stage  # i, counted from 0
         # W_1 .. W_4 (the paper's form: identities, no parameters)
-        self.convs = nn.ModuleList(conv3x3(dim, dim) if gate_convs else nn.Identity() for _ in range(n_stages))
+        self.convs = nn.ModuleList(conv3x3(dim, dim) if gate_convs else nn.Identity()
+                                   for _ in range(n_stages))
 
     def forward(self, feats: list[Tensor], resized: list[Tensor] | None = None,
                 details: dict | None = None) -> tuple[Tensor, Tensor]:
@@ -42,7 +43,8 @@ class CrossFeatureFusion(nn.Module):
 
         `resized`, when given: S_1'..S_4', already at stage i's size (from `resize_for_fusion`).
         `details`, when given a dict, receives what the explorer shows: "sent", each sender's
-        sigmoid(W_j S_j') * S_j' stacked in stage order (B, 3, R, h_i, w_i), and "added", gate * their sum."""
+        sigmoid(W_j S_j') * S_j' stacked in stage order (B, 3, R, h_i, w_i), and "added",
+        gate * their sum."""
         i, s_i = self.stage, feats[self.stage]
         received, sent = 0, []
         for j, s_j in enumerate(feats if resized is None else resized):

@@ -2,22 +2,26 @@
 
 A preset fixes the network's shape (backbone depth and width, the reduced per-stage width R,
 the ASPP width); what suits it in training (input size, batch size, learning rate, epochs) is
-training's business (training/config.py `TRAINING_DEFAULTS`), so an architecture carries no input size.
-Every preset carries the same ablation switches:
+training's business (training/config.py `TRAINING_DEFAULTS`), so an architecture carries no input
+size. Every preset carries the same ablation switches:
 
-| switch             | on (BA-Net)                                  | off (plain substitute)                         |
-|--------------------|----------------------------------------------|------------------------------------------------|
-| `use_pee`          | fuse concat(F', F'-avg_a F', F'-avg_b F')    | the same fusion stack on F' alone              |
-| `use_ia`           | E = e + (1-sig(A_e e)) s, S = s + (1-sig(A_s s)) e | E = e, S = s (two independent branches)  |
-| `use_cff`          | S_i + gate * sum_j sig(W_j S_j') S_j'        | S_i unchanged (the decoder still fuses top-down)|
-| `use_aspp`         | d4 = block(concat(CFF_4, ASPP(x4)))          | d4 = CFF_4                                     |
-| `deep_supervision` | 4 side masks + 4 side edges in the loss      | no side heads; only the final output is trained|
+| switch             | on (BA-Net)                               | off (plain substitute)          |
+|--------------------|-------------------------------------------|---------------------------------|
+| `use_pee`          | fuse concat(F', F'-avg_a F', F'-avg_b F') | the same fusion stack on F'     |
+|                    |                                           | alone                           |
+| `use_ia`           | E = e + (1-sig(A_e e)) s,                 | E = e, S = s (two independent   |
+|                    | S = s + (1-sig(A_s s)) e                  | branches)                       |
+| `use_cff`          | S_i + gate * sum_j sig(W_j S_j') S_j'     | S_i unchanged (the decoder      |
+|                    |                                           | still fuses top-down)           |
+| `use_aspp`         | d4 = block(concat(CFF_4, ASPP(x4)))       | d4 = CFF_4                      |
+| `deep_supervision` | 4 side masks + 4 side edges in the loss   | no side heads; only the final   |
+|                    |                                           | output is trained               |
 
 `paper` reproduces the reference implementation's structure exactly (42,773,074 parameters for
 two classes) and its border rule (`border_rule="zero_padding"`: the zero padding counts in PEE's
-averages and in the boundary target, as in the authors' code); the other presets exclude the padding,
-which gives a constant map no edge along the image frame. `lite` is the slim CPU default for real
-data; `tiny` trains in seconds for tests.
+averages and in the boundary target, as in the authors' code); the other presets exclude
+the padding, which gives a constant map no edge along the image frame. `lite` is the slim CPU
+default for real data; `tiny` trains in seconds for tests.
 """
 
 from __future__ import annotations
@@ -39,8 +43,10 @@ class BANetConfig:
     reduce_dim: int = 128  # R: every stage is reduced to R channels before PEE
     # PEE average-pooling kernel sizes per stage (stages 1, 2 see finer detail -> larger kernels)
     pee_kernels: tuple[tuple[int, int], ...] = ((5, 7), (5, 7), (3, 5), (3, 5))
-    ia_attention_blocks: bool = True  # reference IA (A_e, A_s blocks); False: the paper's sig(e), sig(s)
-    cff_gate_convs: bool = True  # reference CFF (a 3x3 conv W before each gate); False: the paper's sig(S)
+    # reference IA (A_e, A_s blocks); False: the paper's sig(e), sig(s)
+    ia_attention_blocks: bool = True
+    # reference CFF (a 3x3 conv W before each gate); False: the paper's sig(S)
+    cff_gate_convs: bool = True
     # The border rule of PEE's average pooling and of the boundary target (see BORDER_RULES below):
     # "exclude_padding" averages over the pixels that exist (no edge along the image frame);
     # "zero_padding" counts the zero padding, as the reference code does (nn.AvgPool2d's default).
@@ -57,7 +63,8 @@ class BANetConfig:
 
     def __post_init__(self):
         if self.border_rule not in BORDER_RULES:
-            raise ConfigError(f"border_rule={self.border_rule!r}: unknown; choose one of {sorted(BORDER_RULES)}")
+            raise ConfigError(f"border_rule={self.border_rule!r}: unknown; choose one "
+                              f"of {sorted(BORDER_RULES)}")
 
     def to_dict(self) -> dict:
         """Plain types only, so a checkpoint loads with `torch.load(weights_only=True)`."""
@@ -68,7 +75,8 @@ class BANetConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> BANetConfig:
-        d = {k: v for k, v in d.items() if k not in LEGACY_TRAINING_KEYS}  # training keys some checkpoints keep here
+        # training keys some checkpoints keep here
+        d = {k: v for k, v in d.items() if k not in LEGACY_TRAINING_KEYS}
         d["pee_kernels"] = tuple(tuple(k) for k in d["pee_kernels"])
         d["aspp_rates"] = tuple(d["aspp_rates"])
         return cls(**d)
@@ -76,35 +84,39 @@ class BANetConfig:
 
 LEGACY_TRAINING_KEYS = ("img_size", "batch_size", "lr", "epochs")
 
-# border_rule -> `count_include_pad` of every average pooling that looks for edges (PEE's E_k and the
-# boundary target). Near the frame a window sticks out of the image; counting the zeros outside makes
-# the average drop there, so even a constant map gets an "edge" along the frame.
+# border_rule -> `count_include_pad` of every average pooling that looks for edges (PEE's E_k and
+# the boundary target). Near the frame a window sticks out of the image; counting the zeros outside
+# makes the average drop there, so even a constant map gets an "edge" along the frame.
 BORDER_RULES: dict[str, bool] = {"exclude_padding": False, "zero_padding": True}
 
 
-# The ablation switches, read off the fields marked above: {"use_pee": "PEE", ..., "deep_supervision": ...}.
-# The CLI's --no-pee ... flags and benchmarks/quality.py's ablation variants are built from this one list.
-ABLATIONS: dict[str, str] = {f.name: f.metadata["ablation"] for f in fields(BANetConfig) if "ablation" in f.metadata}
+# The ablation switches, read off the fields marked above:
+# {"use_pee": "PEE", ..., "deep_supervision": ...}. The CLI's --no-pee ... flags and
+# benchmarks/quality.py's ablation variants are built from this one list.
+ABLATIONS: dict[str, str] = {f.name: f.metadata["ablation"] for f in fields(BANetConfig)
+                             if "ablation" in f.metadata}
 
 
 PRESETS: dict[str, BANetConfig] = {
-    # The reference configuration: ResNet-50, output stride 8, R = 128, ASPP 256, and the reference's
-    # border rule, so the authors' weights compute the authors' function (frame artefact included).
+    # The reference configuration: ResNet-50, output stride 8, R = 128, ASPP 256, and
+    # the reference's border rule, so the authors' weights compute the authors' function
+    # (frame artefact included).
     "paper": BANetConfig(border_rule="zero_padding"),
     # CPU default for real data: ResNet-18 layout at half width, output stride 16, R = 32.
-    "lite": BANetConfig(depth=18, base_width=32, output_stride=16, reduce_dim=32, aspp_dim=64, aspp_rates=(3, 6, 9),
-                        preset="lite"),
+    "lite": BANetConfig(depth=18, base_width=32, output_stride=16, reduce_dim=32, aspp_dim=64,
+                        aspp_rates=(3, 6, 9), preset="lite"),
     # Tests and notebooks: trains on 64-128 px images in seconds.
-    "tiny": BANetConfig(depth=18, base_width=8, output_stride=8, reduce_dim=16, aspp_dim=16, aspp_rates=(2, 4, 6),
-                        preset="tiny"),
+    "tiny": BANetConfig(depth=18, base_width=8, output_stride=8, reduce_dim=16, aspp_dim=16,
+                        aspp_rates=(2, 4, 6), preset="tiny"),
 }
 
 
 def min_img_size(network) -> int:
-    """The smallest square input (px) a network config takes, found by trying every size from 1 px (forward and
-    backward in training mode, then inference; tests/test_cli_hostile.py keeps it true): BA-Net any size, as
-    every stage pads (a 1 px input stays 1 px down to the last stage); the U-Net baseline 2**depth px (16 for
-    `unet`), as each of its max-pools halves the size and a 0 px map fails."""
+    """The smallest square input (px) a network config takes, found by trying every size from 1 px
+    (forward and backward in training mode, then inference; tests/test_cli_hostile.py keeps it
+    true): BA-Net any size, as every stage pads (a 1 px input stays 1 px down to the last stage);
+    the U-Net baseline 2**depth px (16 for `unet`), as each of its max-pools halves the size and
+    a 0 px map fails."""
     from .unet import UNetConfig
 
     return 2 ** network.depth if isinstance(network, UNetConfig) else 1

@@ -19,7 +19,8 @@ def conv1x1(c_in: int, c_out: int, bias: bool = False) -> nn.Conv2d:
     return nn.Conv2d(c_in, c_out, 1, bias=bias)
 
 
-def conv3x3(c_in: int, c_out: int, bias: bool = False, dilation: int = 1, stride: int = 1) -> nn.Conv2d:
+def conv3x3(c_in: int, c_out: int, bias: bool = False, dilation: int = 1,
+            stride: int = 1) -> nn.Conv2d:
     # padding = dilation keeps the size ("same") for a dilated 3x3 kernel (divided by the stride)
     return nn.Conv2d(c_in, c_out, 3, stride=stride, padding=dilation, dilation=dilation, bias=bias)
 
@@ -30,7 +31,8 @@ class SeparableConv(nn.Sequential):
     def __init__(self, c_in: int, c_out: int, pre_relu: bool = False):
         layers = [nn.ReLU()] if pre_relu else []
         layers += [
-            nn.Conv2d(c_in, c_in, 3, padding=1, groups=c_in, bias=False),  # depthwise: one filter per channel
+            # depthwise: one filter per channel
+            nn.Conv2d(c_in, c_in, 3, padding=1, groups=c_in, bias=False),
             nn.BatchNorm2d(c_in),
             conv1x1(c_in, c_out),  # pointwise: mixes channels
         ]

@@ -39,23 +39,28 @@ from .output import foreground_probabilities
 def edge_target(mask: Tensor, border_rule: str = "exclude_padding") -> Tensor:
     """(B, 1, H, W) labels -> (B, 1, H, W) float boundary band in {0, 1}."""
     if border_rule not in BORDER_RULES:
-        raise ValueError(f"edge_target: border_rule={border_rule!r}: choose one of {sorted(BORDER_RULES)}")
+        raise ValueError(f"edge_target: border_rule={border_rule!r}: choose one "
+                         f"of {sorted(BORDER_RULES)}")
     y = mask.float()
-    local_mean = F.avg_pool2d(y, 3, stride=1, padding=1, count_include_pad=BORDER_RULES[border_rule])
+    local_mean = F.avg_pool2d(y, 3, stride=1, padding=1,
+                              count_include_pad=BORDER_RULES[border_rule])
     return ((y - local_mean).abs() > 1e-6).float()
 
 
 def class_weights(logits: Tensor, pos_weight: float) -> Tensor:
     """The weight tensor `cross_entropy` applies for `pos_weight`, on the logits' device and dtype:
-    the scalar pos_weight for K == 1, else [1, pos_weight, ..., pos_weight] (class 0 = background keeps 1)."""
+    the scalar pos_weight for K == 1, else [1, pos_weight, ..., pos_weight]
+    (class 0 = background keeps 1)."""
     if logits.shape[1] == 1:
         return logits.new_tensor(pos_weight)
     return logits.new_tensor([1.0] + [pos_weight] * (logits.shape[1] - 1))
 
 
-def cross_entropy(logits: Tensor, target: Tensor, pos_weight: float | Tensor | None = None) -> Tensor:
-    """BCE for K == 1, softmax CE for K >= 2; target (B, 1, H, W) integer-valued labels. `pos_weight`: a
-    float, or the tensor `class_weights` made of it (JointLoss keeps that one, not one per step)."""
+def cross_entropy(logits: Tensor, target: Tensor,
+                  pos_weight: float | Tensor | None = None) -> Tensor:
+    """BCE for K == 1, softmax CE for K >= 2; target (B, 1, H, W) integer-valued labels.
+    `pos_weight`: a float, or the tensor `class_weights` made of it (JointLoss keeps that one, not
+    one per step)."""
     if pos_weight is not None and not isinstance(pos_weight, Tensor):
         pos_weight = class_weights(logits, pos_weight)
     if logits.shape[1] == 1:
@@ -88,7 +93,8 @@ class JointLoss(nn.Module):
 
     Example:
         >>> loss_fn = JointLoss(edge_pos_weight=10.0)
-        >>> total, parts = loss_fn(model(images), masks)   # parts: main_ce, main_dice, side_seg, side_edge
+        >>> # parts: main_ce, main_dice, side_seg, side_edge
+        >>> total, parts = loss_fn(model(images), masks)
     """
 
     def __init__(self, side_weights: float | Sequence[float] = 1.0, dice_weight: float = 1.0,
@@ -96,15 +102,19 @@ class JointLoss(nn.Module):
                  border_rule: str = "exclude_padding"):
         super().__init__()
         if border_rule not in BORDER_RULES:
-            raise ValueError(f"JointLoss: border_rule={border_rule!r}: choose one of {sorted(BORDER_RULES)}")
+            raise ValueError(f"JointLoss: border_rule={border_rule!r}: choose one "
+                             f"of {sorted(BORDER_RULES)}")
         self.border_rule = border_rule  # of the boundary target; fit passes the model's own
-        self.side_weights = [float(side_weights)] * 4 if isinstance(side_weights, (int, float)) else list(side_weights)
-        self.dice_weight, self.edge_weight, self.edge_pos_weight = dice_weight, edge_weight, edge_pos_weight
-        self._edge_class_weights: dict[tuple, Tensor] = {}  # per (device, dtype, K): built once, not per step
+        self.side_weights = ([float(side_weights)] * 4 if isinstance(side_weights, (int, float))
+                             else list(side_weights))
+        self.dice_weight, self.edge_weight = dice_weight, edge_weight
+        self.edge_pos_weight = edge_pos_weight
+        # per (device, dtype, K): built once, not per step
+        self._edge_class_weights: dict[tuple, Tensor] = {}
 
     def edge_class_weights(self, logits: Tensor) -> Tensor | None:
-        """`class_weights` for the side edge loss, made once per device, dtype and class count (a tensor
-        built each step would be a small host-to-device copy in every step)."""
+        """`class_weights` for the side edge loss, made once per device, dtype and class count
+        (a tensor built each step would be a small host-to-device copy in every step)."""
         if self.edge_pos_weight is None:
             return None
         key = (logits.device, logits.dtype, logits.shape[1])
@@ -137,8 +147,9 @@ class JointLoss(nn.Module):
 
 def joint_loss_for(model: nn.Module, side_weights: float | Sequence[float] = 1.0,
                    edge_pos_weight: float | None = None, edge_weight: float = 1.0) -> JointLoss:
-    """The JointLoss `fit` trains `model` with: its boundary target follows the network's border rule
-    (the paper preset: the reference's zero padding; a network without one, like the U-Net, the default)."""
+    """The JointLoss `fit` trains `model` with: its boundary target follows the network's border
+    rule (the paper preset: the reference's zero padding; a network without one, like the U-Net,
+    the default)."""
     border_rule = getattr(getattr(model, "config", None), "border_rule", "exclude_padding")
-    return JointLoss(side_weights=side_weights, edge_weight=edge_weight, edge_pos_weight=edge_pos_weight,
-                     border_rule=border_rule)
+    return JointLoss(side_weights=side_weights, edge_weight=edge_weight,
+                     edge_pos_weight=edge_pos_weight, border_rule=border_rule)

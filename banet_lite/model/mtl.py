@@ -51,26 +51,29 @@ class InteractiveAttention(nn.Module):
 
 
 class MiniMTL(nn.Module):
-    def __init__(self, dim: int, num_classes: int, use_ia: bool = True, attention_blocks: bool = True,
-                 side_heads: bool = True):
+    def __init__(self, dim: int, num_classes: int, use_ia: bool = True,
+                 attention_blocks: bool = True, side_heads: bool = True):
         super().__init__()
         self.edge_branch = SeparableConv(dim, dim)  # e
         self.seg_branch = SeparableConv(dim, dim)  # s
-        self.ia = InteractiveAttention(dim, attention_blocks, edge_output=side_heads) if use_ia else None
+        self.ia = (InteractiveAttention(dim, attention_blocks, edge_output=side_heads) if use_ia
+                   else None)
         self.edge_head = conv3x3(dim, num_classes, bias=True) if side_heads else None
         self.seg_head = conv3x3(dim, num_classes, bias=True) if side_heads else None
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
-        """x: (B, R, h, w) PEE features -> dict with S (for CFF), E, side logits, IA gates and what each task
-        borrows from the other."""
+        """x: (B, R, h, w) PEE features -> dict with S (for CFF), E, side logits, IA gates and what
+        each task borrows from the other."""
         e, s = self.edge_branch(x), self.seg_branch(x)  # (B, R, h, w) each
-        out: dict[str, Tensor] = {"edge_branch": e, "seg_branch": s}  # before IA: what each task lends
+        # before IA: what each task lends
+        out: dict[str, Tensor] = {"edge_branch": e, "seg_branch": s}
         if self.ia is not None:
             borrowed: dict[str, Tensor] = {}
             e, s, seg_to_edge, out["ia_edge_to_seg"] = self.ia(e, s, borrowed)
             out["ia_borrowed_by_seg"] = borrowed["borrowed_by_seg"]
             if seg_to_edge is not None:
-                out["ia_seg_to_edge"], out["ia_borrowed_by_edge"] = seg_to_edge, borrowed["borrowed_by_edge"]
+                out["ia_seg_to_edge"] = seg_to_edge
+                out["ia_borrowed_by_edge"] = borrowed["borrowed_by_edge"]
         out["seg_features"] = s  # S: what CFF and the decoder use
         if e is not None:
             out["edge_features"] = e  # E: what the side edge head reads

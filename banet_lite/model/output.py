@@ -7,7 +7,8 @@ plots treat them alike. From logits to probabilities and masks:
     K >= 2   one logit per class        p    = softmax(z) over classes  mask = argmax_k z_k >= 1
                                         (class 0 = background; every other class is foreground)
 
-Losses, metrics, evaluation and plots all call these, so no file repeats the sigmoid-else-softmax rule.
+Losses, metrics, evaluation and plots all call these, so no file repeats the sigmoid-else-softmax
+rule.
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ class SegmentationOutput:
     logits: Tensor  # (B, K, H, W)
     side_masks: tuple[Tensor, ...] = ()  # 4 x (B, K, H, W), or () without deep supervision
     side_edges: tuple[Tensor, ...] = ()  # 4 x (B, K, H, W)
-    # with return_maps=True: name -> 4 per-stage maps: stages (x_i), reduced (F'), pee_edge, edge_branch (e),
-    # seg_branch (s), ia_seg_to_edge, ia_edge_to_seg (the IA gates), ia_borrowed_by_seg, ia_borrowed_by_edge,
-    # seg_features (S), edge_features (E), cff_gate, cff_sent (B, 3, R, h, w), cff_added,
-    # decoder_steps (d4, d3, d2, d1)
+    # with return_maps=True: name -> 4 per-stage maps: stages (x_i), reduced (F'), pee_edge,
+    # edge_branch (e), seg_branch (s), ia_seg_to_edge, ia_edge_to_seg (the IA gates),
+    # ia_borrowed_by_seg, ia_borrowed_by_edge, seg_features (S), edge_features (E), cff_gate,
+    # cff_sent (B, 3, R, h, w), cff_added, decoder_steps (d4, d3, d2, d1)
     maps: dict[str, tuple[Tensor, ...]] | None = None
 
 
@@ -49,7 +50,8 @@ def foreground_probability(logits: Tensor) -> Tensor:
 
 
 def logits_to_mask(logits: Tensor) -> Tensor:
-    """(B, K, H, W) logits -> (B, H, W) bool foreground: logit > 0 (K == 1), else argmax over classes >= 1."""
+    """(B, K, H, W) logits -> (B, H, W) bool foreground: logit > 0 (K == 1), else argmax over
+    classes >= 1."""
     _check(logits, "logits_to_mask")
     if logits.shape[1] == 1:
         return logits[:, 0] > 0

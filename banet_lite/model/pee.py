@@ -34,11 +34,13 @@ from .layers import SeparableConv, conv1x1
 
 
 def local_average(f: Tensor, k: int, border_rule: str = "exclude_padding") -> Tensor:
-    """AvgPool_k(F): stride 1, "same" padding, the border rule's treatment of the padding; (B, C, h, w)."""
+    """AvgPool_k(F): stride 1, "same" padding, the border rule's treatment of the padding;
+    (B, C, h, w)."""
     return F.avg_pool2d(f, k, stride=1, padding=k // 2, count_include_pad=BORDER_RULES[border_rule])
 
 
-def pyramid_edges(f: Tensor, kernels: tuple[int, ...], border_rule: str = "exclude_padding") -> list[Tensor]:
+def pyramid_edges(f: Tensor, kernels: tuple[int, ...],
+                  border_rule: str = "exclude_padding") -> list[Tensor]:
     """E_k = F - AvgPool_k(F) for each window size k; each (B, R, h, w)."""
     return [f - local_average(f, k, border_rule) for k in kernels]
 
@@ -50,16 +52,19 @@ class PyramidEdgeExtraction(nn.Module):
         if any(k % 2 == 0 for k in kernels):
             raise ValueError(f"PEE kernels must be odd for 'same' padding, got {kernels}")
         if border_rule not in BORDER_RULES:
-            raise ValueError(f"PEE border_rule={border_rule!r}: choose one of {sorted(BORDER_RULES)}")
+            raise ValueError(f"PEE border_rule={border_rule!r}: choose one "
+                             f"of {sorted(BORDER_RULES)}")
         self.kernels, self.enabled, self.border_rule = tuple(kernels), enabled, border_rule
         n_inputs = 1 + len(self.kernels) if enabled else 1
         self.squeeze = conv1x1(n_inputs * dim, dim)  # [F', E_a, E_b] (3R) -> R
         self.fuse = SeparableConv(dim, dim, pre_relu=True)  # ReLU, DW3x3, BN, 1x1
 
     def forward(self, f: Tensor) -> tuple[Tensor, Tensor | None]:
-        """f: (B, R, h, w) -> fused (B, R, h, w) and the edge maps (B, 2R, h, w) (None if disabled)."""
+        """f: (B, R, h, w) -> fused (B, R, h, w) and the edge maps (B, 2R, h, w)
+        (None if disabled)."""
         if not self.enabled:
             return self.fuse(self.squeeze(f)), None
-        edges = torch.cat(pyramid_edges(f, self.kernels, self.border_rule), dim=1)  # (B, 2R, h, w): [E_a, E_b]
+        # (B, 2R, h, w): [E_a, E_b]
+        edges = torch.cat(pyramid_edges(f, self.kernels, self.border_rule), dim=1)
         fused = self.fuse(self.squeeze(torch.cat([f, edges], dim=1)))  # (B, R, h, w)
         return fused, edges

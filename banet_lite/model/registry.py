@@ -1,14 +1,18 @@
-"""The model registry: one entry per network family, and the functions every caller builds networks with.
+"""The model registry: one entry per network family, and the functions every caller builds networks
+with.
 
-    build_model("lite", use_ia=False)     a network from a preset name (or a config) and config overrides
-    make_config("unet", base_width=16)    the config alone: the one way to get a config of any family
+    build_model("lite", use_ia=False)     a network from a preset name (or a config) and config
+                                          overrides
+    make_config("unet", base_width=16)    the config alone: the one way to get a config of any
+                                          family
     config_from_dict(ckpt["config"])      a checkpoint's config back, of the right family
-    resolve_pretrained("auto", "paper")   which backbone weights a preset starts from ("imagenet" / None)
+    resolve_pretrained("auto", "paper")   which backbone weights a preset starts from
+                                          ("imagenet" / None)
     count_parameters(model)
 
 A preset name picks its family; the family knows its config class, how to build the network from a
-config, and whether it has a ResNet backbone for pretrained weights. The U-Net baseline is one entry,
-not a special case in every function. (`get_config` in config.py is BA-Net's presets alone.)
+config, and whether it has a ResNet backbone for pretrained weights. The U-Net baseline is one
+entry, not a special case in every function. (`get_config` in config.py is BA-Net's presets alone.)
 """
 
 from __future__ import annotations
@@ -37,21 +41,24 @@ class Family:
 
 FAMILIES = (
     Family("BA-Net", BANetConfig, PRESETS, BANet, has_backbone=True),
-    Family("U-Net baseline", UNetConfig, {"unet": UNetConfig()}, UNet.from_config, has_backbone=False),
+    Family("U-Net baseline", UNetConfig, {"unet": UNetConfig()}, UNet.from_config,
+           has_backbone=False),
 )
 
 
 def family_of(preset: str | object) -> Family:
     """The family of a preset name or a config object."""
     for family in FAMILIES:
-        if isinstance(preset, family.config_class) or (isinstance(preset, str) and preset in family.presets):
+        if (isinstance(preset, family.config_class)
+                or (isinstance(preset, str) and preset in family.presets)):
             return family
     known = sorted(p for family in FAMILIES for p in family.presets)
     raise ConfigError(f"preset={preset!r}: unknown; choose one of {known}")
 
 
 def make_config(name: str | object = "paper", **overrides):
-    """The config of a preset name (or a config object) with `overrides` applied; unknown options fail."""
+    """The config of a preset name (or a config object) with `overrides` applied; unknown options
+    fail."""
     family = family_of(name)
     if family.config_class is BANetConfig and isinstance(name, str):
         return get_config(name, **overrides)
@@ -59,9 +66,10 @@ def make_config(name: str | object = "paper", **overrides):
     bad = sorted(set(overrides) - set(known))
     if bad:
         preset = name if isinstance(name, str) else name.preset
-        raise ConfigError(f"preset {preset!r}: option(s) {bad} do not apply to the {family.name} (it takes "
-                          f"{', '.join(known)})" + ("; ablation switches belong to the BA-Net presets"
-                                                   if not family.has_backbone else ""))
+        raise ConfigError(f"preset {preset!r}: option(s) {bad} do not apply to the {family.name} "
+                          f"(it takes {', '.join(known)})"
+                          + ("; ablation switches belong to the BA-Net presets"
+                             if not family.has_backbone else ""))
     base = family.presets[name] if isinstance(name, str) else name
     return replace(base, **overrides)
 
@@ -72,9 +80,10 @@ def config_from_dict(d: dict):
 
 
 def default_pretrained(name: str | object = "paper", **overrides) -> str | None:
-    """The backbone weights a preset starts from by default: "imagenet" where torchvision has ImageNet
-    weights for its layout (ResNet-18/34/50/101 at base width 64, RGB input: the `paper` preset), else
-    None (`tiny`, `lite` and the `unet` baseline have no ImageNet counterpart and train from scratch)."""
+    """The backbone weights a preset starts from by default: "imagenet" where torchvision has
+    ImageNet weights for its layout (ResNet-18/34/50/101 at base width 64, RGB input: the `paper`
+    preset), else None (`tiny`, `lite` and the `unet` baseline have no ImageNet counterpart and
+    train from scratch)."""
     cfg = make_config(name, **overrides)
     if not family_of(cfg).has_backbone:
         return None
@@ -86,7 +95,8 @@ def resolve_pretrained(pretrained: str | os.PathLike | None, name: str | object 
                        **overrides) -> str | None:
     """`pretrained` as build_model and fit use it: "auto" -> `default_pretrained(name)`; None, "" or
     "none" -> None; "imagenet", a URL or a file path (str) unchanged. Asking for weights a network
-    cannot take is a ConfigError (a ValueError), raised here, before anything is built or downloaded."""
+    cannot take is a ConfigError (a ValueError), raised here, before anything is built or
+    downloaded."""
     if pretrained is None or str(pretrained).strip().lower() in ("", "none"):
         return None
     if str(pretrained).lower() == "auto":
@@ -95,13 +105,15 @@ def resolve_pretrained(pretrained: str | os.PathLike | None, name: str | object 
     cfg = make_config(name, **overrides)
     family = family_of(cfg)
     if not family.has_backbone:
-        raise ConfigError(f"pretrained={pretrained!r}: the {family.name} has no ResNet backbone to load "
-                          f"weights into; use pretrained=None (or 'auto') with preset {cfg.preset!r}")
+        raise ConfigError(f"pretrained={pretrained!r}: the {family.name} has no ResNet backbone "
+                          "to load weights into; use pretrained=None (or 'auto') with preset "
+                          f"{cfg.preset!r}")
     if pretrained.lower() == "imagenet":
         if default_pretrained(cfg) is None:
             raise ConfigError(
-                f"pretrained='imagenet': preset {cfg.preset!r} (ResNet-{cfg.depth} layout at base width "
-                f"{cfg.base_width}) has no ImageNet weights; they exist for base width 64 (the 'paper' preset)")
+                f"pretrained='imagenet': preset {cfg.preset!r} (ResNet-{cfg.depth} layout at base "
+                f"width {cfg.base_width}) has no ImageNet weights; they exist for base width 64 "
+                "(the 'paper' preset)")
         return "imagenet"
     return pretrained
 
@@ -110,10 +122,11 @@ def build_model(name: str | object = "paper", pretrained: str | os.PathLike | No
                 **overrides) -> nn.Module:
     """A network from a preset name ("tiny", "lite", "paper"; "unet" for the baseline) or a config.
 
-    Keyword overrides change config fields, e.g. build_model("paper", num_classes=1, use_aspp=False).
-    `pretrained` initialises the backbone: "imagenet" (torchvision's weights, from the torch hub cache,
-    downloaded on first use), an http(s)/file URL or a local `.pth` file with torchvision key names,
-    "auto" (`default_pretrained(name)`: ImageNet for `paper`), or None (random init, the default).
+    Keyword overrides change config fields, e.g. build_model("paper", num_classes=1,
+    use_aspp=False). `pretrained` initialises the backbone: "imagenet" (torchvision's weights, from
+    the torch hub cache, downloaded on first use), an http(s)/file URL or a local `.pth` file with
+    torchvision key names, "auto" (`default_pretrained(name)`: ImageNet for `paper`), or None
+    (random init, the default).
     """
     cfg = make_config(name, **overrides)
     pretrained = resolve_pretrained(pretrained, cfg)

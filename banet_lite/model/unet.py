@@ -47,14 +47,18 @@ class DoubleConv(nn.Sequential):
 
 
 class UNet(nn.Module):
-    def __init__(self, num_classes: int = 2, base_width: int = 20, in_channels: int = 3, depth: int = 4):
+    def __init__(self, num_classes: int = 2, base_width: int = 20, in_channels: int = 3,
+                 depth: int = 4):
         super().__init__()
         widths = [base_width * 2**i for i in range(depth + 1)]  # w, 2w, 4w, 8w, 16w
         self.num_classes = num_classes
-        self.config = UNetConfig(num_classes, base_width, in_channels, depth)  # what a checkpoint rebuilds it from
-        self.down = nn.ModuleList(DoubleConv(c_in, c) for c_in, c in zip([in_channels] + widths[:-1], widths))
+        # what a checkpoint rebuilds it from
+        self.config = UNetConfig(num_classes, base_width, in_channels, depth)
+        self.down = nn.ModuleList(DoubleConv(c_in, c)
+                                  for c_in, c in zip([in_channels] + widths[:-1], widths))
         self.pool = nn.MaxPool2d(2)
-        self.up = nn.ModuleList(DoubleConv(widths[i] + widths[i + 1], widths[i]) for i in reversed(range(depth)))
+        self.up = nn.ModuleList(DoubleConv(widths[i] + widths[i + 1], widths[i])
+                                for i in reversed(range(depth)))
         self.head = conv1x1(widths[0], num_classes, bias=True)
 
     def forward(self, x: Tensor, return_maps: bool = False) -> SegmentationOutput:
@@ -65,7 +69,8 @@ class UNet(nn.Module):
         x = skips.pop()  # the bottleneck
         for block in self.up:
             skip = skips.pop()
-            x = block(torch.cat([skip, resize_to(x, skip)], dim=1))  # upsample to the skip's size, fuse
+            # upsample to the skip's size, fuse
+            x = block(torch.cat([skip, resize_to(x, skip)], dim=1))
         return SegmentationOutput(self.head(x), maps={} if return_maps else None)  # (B, K, H, W)
 
     @classmethod

@@ -1,12 +1,12 @@
 """The whole network in one picture, drawn from the model itself.
 
-`draw_network("lite")` asks `diagram_layout.layout_network` for the boxes, arrows and labels (read from
-the model: shapes from one meta forward pass, parameter counts from its modules), then paints them. Nothing
-is placed by hand here, so the picture cannot drift from the code. Each box shows its output shape
-(channels x height x width for an `img_size` input) and its own parameter count; the column headers give
-each module's total. A module the config switches off (use_pee, use_ia, use_cff, use_aspp,
-deep_supervision = False) is drawn grey and dashed, labelled "off". `highlight` colours the blocks a
-notebook is about and mutes the rest.
+`draw_network("lite")` asks `diagram_layout.layout_network` for the boxes, arrows and labels (read
+from the model: shapes from one meta forward pass, parameter counts from its modules), then paints
+them. Nothing is placed by hand here, so the picture cannot drift from the code. Each box shows its
+output shape (channels x height x width for an `img_size` input) and its own parameter count;
+the column headers give each module's total. A module the config switches off (use_pee, use_ia,
+use_cff, use_aspp, deep_supervision = False) is drawn grey and dashed, labelled "off". `highlight`
+colours the blocks a notebook is about and mutes the rest.
 
 Every patch carries its block's group as its gid ("backbone", "pee", ...), so tests can find them.
 """
@@ -61,16 +61,18 @@ ARROW = "#404040"
 
 
 def _resolve(model) -> BANet:
-    """A BANet from a preset name, a config or a built network; for a name or a config, built on the meta
-    device (no weights allocated: the paper preset builds in a fraction of a second)."""
+    """A BANet from a preset name, a config or a built network; for a name or a config, built on
+    the meta device (no weights allocated: the paper preset builds in a fraction of a second)."""
     if not isinstance(model, nn.Module):
         family = family_of(model)  # an unknown preset name: ConfigError
         if family.config_class is not BANetConfig:
-            raise ConfigError(f"draw_network draws BA-Net, not the {family.name} (preset {_preset_name(model)!r})")
+            raise ConfigError(f"draw_network draws BA-Net, not the {family.name} "
+                              f"(preset {_preset_name(model)!r})")
         with torch.device("meta"):
             model = build_model(model)
     if not isinstance(model, BANet):
-        raise ConfigError(f"draw_network draws BA-Net; got a {type(model).__name__} (give a preset name or a BANet)")
+        raise ConfigError(f"draw_network draws BA-Net; got a {type(model).__name__} "
+                          "(give a preset name or a BANet)")
     return model
 
 
@@ -95,7 +97,8 @@ class _Painter:
         self.ax, self.highlight = ax, highlight
 
     def colours(self, groups: Iterable[str], off: bool) -> tuple[str, str, str, float]:
-        """face, edge, text colour and edge width of a block in `groups` (its first is its colour)."""
+        """face, edge, text colour and edge width of a block in `groups`
+        (its first is its colour)."""
         groups = list(groups)
         if off:
             return (*OFF, 0.9)
@@ -111,42 +114,48 @@ class _Painter:
         if style == "off":
             return OFF[1]
         if style == "loss":  # the side outputs' dashes
-            return MUTED[1] if self.highlight and "loss" not in self.highlight else COLOURS["loss"][1]
+            return (MUTED[1] if self.highlight and "loss" not in self.highlight
+                    else COLOURS["loss"][1])
         if style == "cff":
             return self.colours(["cff"], False)[1]
         return ARROW
 
     def box(self, b: Box) -> None:
         face, edge, ink, lw = self.colours(b.groups, b.off)
-        patch = FancyBboxPatch((b.x0, b.yc - b.h / 2), b.x1 - b.x0, b.h, boxstyle="round,pad=0,rounding_size=0.8",
-                               facecolor=face, edgecolor=edge, linewidth=lw, linestyle="--" if b.off else "-",
+        patch = FancyBboxPatch((b.x0, b.yc - b.h / 2), b.x1 - b.x0, b.h,
+                               boxstyle="round,pad=0,rounding_size=0.8", facecolor=face,
+                               edgecolor=edge, linewidth=lw, linestyle="--" if b.off else "-",
                                zorder=2)
         patch.set_gid(b.gid or b.groups[0])
         self.ax.add_patch(patch)
-        self.ax.text((b.x0 + b.x1) / 2, b.yc, b.text, ha="center", va="center", fontsize=b.fontsize, color=ink,
-                     linespacing=1.2, zorder=4)
+        self.ax.text((b.x0 + b.x1) / 2, b.yc, b.text, ha="center", va="center", fontsize=b.fontsize,
+                     color=ink, linespacing=1.2, zorder=4)
 
     def arrow(self, a: Arrow) -> None:
-        """A polyline from points[0] to points[-1], with an arrow head at the end (both ends with `both`)."""
+        """A polyline from points[0] to points[-1], with an arrow head at the end
+        (both ends with `both`)."""
         colour, ls = self.line_colour(a.style), "--" if a.dashed else "-"
         for p, q in zip(a.points[:-2], a.points[1:-1]):  # the plain segments
-            self.ax.plot([p[0], q[0]], [p[1], q[1]], color=colour, lw=a.lw, ls=ls, zorder=3, solid_capstyle="butt")
+            self.ax.plot([p[0], q[0]], [p[1], q[1]], color=colour, lw=a.lw, ls=ls, zorder=3,
+                         solid_capstyle="butt")
         style = ("<|-|>" if a.both else "-|>") if a.head else "-"
-        patch = FancyArrowPatch(a.points[-2], a.points[-1], arrowstyle=style, mutation_scale=7, color=colour,
-                                lw=a.lw, linestyle=ls, shrinkA=0, shrinkB=0, zorder=3)
+        patch = FancyArrowPatch(a.points[-2], a.points[-1], arrowstyle=style, mutation_scale=7,
+                                color=colour, lw=a.lw, linestyle=ls, shrinkA=0, shrinkB=0, zorder=3)
         if a.halo:
             patch.set_path_effects([patheffects.withStroke(linewidth=3.5, foreground="white")])
             patch.set_zorder(3.5)
         self.ax.add_patch(patch)
 
     def label(self, t: Label) -> None:
-        colour = t.colour or (self.line_colour(t.line) if t.line else self.colours(t.groups, t.off)[2])
-        self.ax.text(t.x, t.y, t.text, ha=t.ha, va="center", fontsize=t.fontsize, color=colour, zorder=4,
-                     weight="bold" if t.bold else "normal", linespacing=t.linespacing)
+        colour = t.colour or (self.line_colour(t.line) if t.line
+                              else self.colours(t.groups, t.off)[2])
+        self.ax.text(t.x, t.y, t.text, ha=t.ha, va="center", fontsize=t.fontsize, color=colour,
+                     zorder=4, weight="bold" if t.bold else "normal", linespacing=t.linespacing)
 
 
 def render(layout: Layout, highlight: set[str] = frozenset()) -> Figure:
-    """Paint `layout`: the highlighted groups strong, the rest muted (all in their colours without one)."""
+    """Paint `layout`: the highlighted groups strong, the rest muted (all in their colours without
+    one)."""
     fig = _new_figure(figsize=(13, 5.5), dpi=100)
     ax = fig.add_axes((0, 0, 1, 1))
     ax.set_xlim(0, 130)
@@ -166,11 +175,12 @@ def render(layout: Layout, highlight: set[str] = frozenset()) -> Figure:
     return fig
 
 
-def draw_network(model: str | BANetConfig | BANet = "lite", highlight: str | Iterable[str] | None = None,
-                 img_size: int = 256) -> Figure:
-    """BA-Net as one block diagram, read from `model`: a preset name ("tiny", "lite", "paper"), a config,
-    or a built BANet. Shapes are for an `img_size` x `img_size` input. `highlight`: one of BLOCKS'
-    names, or a list of them, drawn strong with the rest muted; the title names what they are."""
+def draw_network(model: str | BANetConfig | BANet = "lite",
+                 highlight: str | Iterable[str] | None = None, img_size: int = 256) -> Figure:
+    """BA-Net as one block diagram, read from `model`: a preset name ("tiny", "lite", "paper"),
+    a config, or a built BANet. Shapes are for an `img_size` x `img_size` input. `highlight`: one
+    of BLOCKS' names, or a list of them, drawn strong with the rest muted; the title names what they
+    are."""
     lit = _highlight_set(highlight)
     return render(layout_network(_resolve(model), img_size), lit)
 

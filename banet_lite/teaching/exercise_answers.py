@@ -1,11 +1,13 @@
-"""The library's answers to the notebooks' exercises, and the inputs they are checked on (`*_cases`).
+"""The library's answers to the notebooks' exercises, and the inputs they are checked on
+(`*_cases`).
 
-`exercises.check` runs a reader's function (or module) and the answer here on the same inputs. Most answers
-are one call into the library; the rest are written out below. The module answers are the library's modules
-themselves, at most with a `forward` that returns plain tensors in the order the exercise asks for, so that
-their state_dict is the library's own and its weights load into the reader's module. The training-step answer
-is the library's `train_step` in float32; its cases (`TrainStepCase`) build the same tiny BA-Net, batch,
-optimiser and loss each time they are asked, so that two answers start from the same point.
+`exercises.check` runs a reader's function (or module) and the answer here on the same inputs. Most
+answers are one call into the library; the rest are written out below. The module answers are
+the library's modules themselves, at most with a `forward` that returns plain tensors in the order
+the exercise asks for, so that their state_dict is the library's own and its weights load into
+the reader's module. The training-step answer is the library's `train_step` in float32; its cases
+(`TrainStepCase`) build the same tiny BA-Net, batch, optimiser and loss each time they are asked, so
+that two answers start from the same point.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from ..model.pee import PyramidEdgeExtraction, pyramid_edges
 from ..model.reference import pee_squeeze_from_reference
 from ..model.registry import build_model
 
-# --- inputs, each built from a fixed seed ---------------------------------------------------------------
+# --- inputs, each built from a fixed seed ---------------------------------------------------------
 
 
 def generator(seed: int) -> torch.Generator:
@@ -59,7 +61,7 @@ def np_mask_pairs(seed: int) -> list[tuple]:
     return [(m[0], m[1]), (m[2], m[2]), (m[3], m[0]), (empty, m[1]), (m[1], empty), (empty, empty)]
 
 
-# --- function answers ------------------------------------------------------------------------------------
+# --- function answers -----------------------------------------------------------------------------
 
 
 def reference_edges(f: Tensor, kernels: tuple[int, ...]) -> list[Tensor]:
@@ -74,7 +76,8 @@ def stage_sizes(img_size: int, output_stride: int) -> list[int]:
         return [f.shape[-1] for f in net(torch.zeros(1, 3, img_size, img_size))]
 
 
-ours_from_reference = pee_squeeze_from_reference  # the exercise checks the student against the library's converter
+# the exercise checks the student against the library's converter
+ours_from_reference = pee_squeeze_from_reference
 
 
 def paper_ia(e: Tensor, s: Tensor) -> tuple[Tensor, Tensor]:
@@ -117,14 +120,15 @@ def joint_loss(logits: Tensor, side_masks: list[Tensor], side_edges: list[Tensor
 
 def train_step(model: nn.Module, images: Tensor, masks: Tensor, optimizer: torch.optim.Optimizer,
                loss_fn: nn.Module) -> Tensor:
-    """The library's step (`training.step.train_step`) in float32: no autocast, no loss scaling, no scheduler."""
+    """The library's step (`training.step.train_step`) in float32: no autocast, no loss scaling, no
+    scheduler."""
     from ..training.step import train_step as library_step
 
     scaler = torch.amp.GradScaler(images.device.type, enabled=False)  # a pass-through
     return library_step(model, images, masks, optimizer, scaler, loss_fn)[1]
 
 
-# --- module answers: the library's modules, returning plain tensors ----------------------------------------
+# --- module answers: the library's modules, returning plain tensors -------------------------------
 
 
 class PEEAnswer(PyramidEdgeExtraction):
@@ -133,7 +137,8 @@ class PEEAnswer(PyramidEdgeExtraction):
 
 
 class MiniMTLStageAnswer(MiniMTL):
-    """The reference form (attention blocks A_e, A_s) with side heads; returns (S, side_mask, side_edge)."""
+    """The reference form (attention blocks A_e, A_s) with side heads; returns
+    (S, side_mask, side_edge)."""
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         out = super().forward(x)
@@ -157,7 +162,8 @@ class TinyBANetAnswer(BANet):
 
 # --- the inputs each exercise is checked on: function exercises, argument tuples; module exercises,
 # (constructor arguments, forward arguments). Fixed seeds, several shapes, and the corner cases.
-_CFF_SHAPES = [(1, 3, 16, 16), (1, 3, 8, 8), (1, 3, 8, 8), (1, 3, 8, 8)]  # stage 1 at twice the others' size
+# stage 1 at twice the others' size
+_CFF_SHAPES = [(1, 3, 16, 16), (1, 3, 8, 8), (1, 3, 8, 8), (1, 3, 8, 8)]
 
 
 def edge_target_cases() -> list[tuple]:
@@ -198,7 +204,8 @@ def separable_params_cases() -> list[tuple]:
 
 
 def build_mtl_stage_cases() -> list[tuple]:
-    return [((4, 2), tuple(features(4, [(2, 4, 10, 10)]))), ((3, 1), tuple(features(5, [(1, 3, 7, 9)])))]
+    return [((4, 2), tuple(features(4, [(2, 4, 10, 10)]))),
+            ((3, 1), tuple(features(5, [(1, 3, 7, 9)])))]
 
 
 def build_cff_cases() -> list[tuple]:
@@ -217,7 +224,8 @@ def soft_dice_loss_cases() -> list[tuple]:
 
 def joint_loss_cases() -> list[tuple]:
     shape = (2, 2, 16, 16)
-    return [(features(s, [shape])[0], features(s + 1, [shape] * 4), features(s + 2, [shape] * 4), masks(s, 2, 16), w)
+    return [(features(s, [shape])[0], features(s + 1, [shape] * 4), features(s + 2, [shape] * 4),
+             masks(s, 2, 16), w)
             for s, w in ((0, None), (1, 10.0))]
 
 
@@ -239,8 +247,9 @@ def boundary_f_cases() -> list[tuple]:
 
 @dataclass(frozen=True)
 class TrainStepCase:
-    """Two steps of a reader's training step from one start: a `preset` BA-Net built after manual_seed(seed),
-    in train mode, Adam(lr), JointLoss(edge_pos_weight), and one fixed batch of `batch` synthetic images."""
+    """Two steps of a reader's training step from one start: a `preset` BA-Net built after
+    manual_seed(seed), in train mode, Adam(lr), JointLoss(edge_pos_weight), and one fixed batch
+    of `batch` synthetic images."""
 
     preset: str
     seed: int
@@ -261,9 +270,11 @@ class TrainStepCase:
     def describe(self, step_name: str) -> str:
         s, b = self.size, self.batch
         return (f"{step_name}(model=build_model({self.preset!r}) in train mode, "
-                f"images=float32 tensor ({b}, 3, {s}, {s}), masks=float32 tensor ({b}, 1, {s}, {s}), "
+                f"images=float32 tensor ({b}, 3, {s}, {s}), "
+                f"masks=float32 tensor ({b}, 1, {s}, {s}), "
                 f"optimizer=Adam(lr={self.lr!r}), "
-                f"loss_fn=JointLoss(edge_pos_weight={self.edge_pos_weight!r})), twice from the same start")
+                f"loss_fn=JointLoss(edge_pos_weight={self.edge_pos_weight!r})), "
+                "twice from the same start")
 
 
 def train_step_cases() -> list[tuple]:

@@ -1,9 +1,9 @@
 """The usual mistakes in the build-it exercises (modules) and in the training step, made on purpose.
 
-Each wrong module is the library's answer module with one slip in `forward`, so that it creates the same
-tensors and takes the library's weights; `exercises.check` compares a failing reader's output with each.
-(The structural slips, a missing BatchNorm or a bias too many, show before any output: the weights do not fit,
-and exercise_weights.py names them.)
+Each wrong module is the library's answer module with one slip in `forward`, so that it creates
+the same tensors and takes the library's weights; `exercises.check` compares a failing reader's
+output with each. (The structural slips, a missing BatchNorm or a bias too many, show before any
+output: the weights do not fit, and exercise_weights.py names them.)
 """
 
 from __future__ import annotations
@@ -18,14 +18,15 @@ from ..model.pee import pyramid_edges
 from . import exercise_answers as answers
 from .exercise_mistakes import Mistake
 
-# --- 01: PEE -----------------------------------------------------------------------------------------------
+# --- 01: PEE --------------------------------------------------------------------------------------
 
 
 class _PEE(answers.PEEAnswer):
     order, relu, border_rule_used = "f_first", True, None
 
     def forward(self, f: Tensor) -> tuple[Tensor, Tensor]:
-        edges = torch.cat(pyramid_edges(f, self.kernels, self.border_rule_used or self.border_rule), dim=1)
+        edges = torch.cat(pyramid_edges(f, self.kernels, self.border_rule_used or self.border_rule),
+                          dim=1)
         x = self.squeeze(torch.cat([f, edges] if self.order == "f_first" else [edges, f], dim=1))
         return (self.fuse if self.relu else nn.Sequential(*list(self.fuse)[1:]))(x), edges
 
@@ -42,7 +43,7 @@ class PEEPaddingCounted(_PEE):
     border_rule_used = "zero_padding"
 
 
-# --- 02: a mini-MTL stage ----------------------------------------------------------------------------------
+# --- 02: a mini-MTL stage -------------------------------------------------------------------------
 
 
 class _Stage(answers.MiniMTLStageAnswer):
@@ -74,7 +75,7 @@ class StageHeadsSwapped(_Stage):
     heads = "swapped"
 
 
-# --- 03: CFF -----------------------------------------------------------------------------------------------
+# --- 03: CFF --------------------------------------------------------------------------------------
 
 
 class _CFF(answers.CFFAnswer):
@@ -110,7 +111,7 @@ class CFFIncludesItself(_CFF):
     senders = "all"
 
 
-# --- 04: ASPP and the whole network -------------------------------------------------------------------------
+# --- 04: ASPP and the whole network ---------------------------------------------------------------
 
 
 class _ASPP(ASPP):
@@ -123,7 +124,8 @@ class _ASPP(ASPP):
             return F.relu(z) if relu else z
 
         views = [unit(b, x, self.relu_views) for b in self.branches]
-        pooled = x.mean((2, 3), keepdim=True) if self.pool == "average" else x.amax((2, 3), keepdim=True)
+        pooled = (x.mean((2, 3), keepdim=True) if self.pool == "average"
+                  else x.amax((2, 3), keepdim=True))
         views.append(unit(self.image_pool, pooled, self.relu_views).expand(-1, -1, *x.shape[-2:]))
         return unit(self.project, torch.cat(views, dim=1), self.relu_project)
 
@@ -149,11 +151,14 @@ class _Tiny(answers.TinyBANetAnswer):
         for i, f in enumerate(feats):
             stage = self.mtl[i](self.pee[i](self.reduce[i](f))[0])
             S.append(stage["seg_features"])
-            side_masks.append(resize_to(stage["side_mask"], x) if self.up_sides else stage["side_mask"])
-            side_edges.append(resize_to(stage["side_edge"], x) if self.up_sides else stage["side_edge"])
+            side_masks.append(resize_to(stage["side_mask"], x) if self.up_sides
+                              else stage["side_mask"])
+            side_edges.append(resize_to(stage["side_edge"], x) if self.up_sides
+                              else stage["side_edge"])
         fused = [m(S)[0] for m in self.cff] if self.fuse else S
         logits = self.decoder(fused, self.aspp(feats[3]))
-        return resize_to(logits, x) if self.up_logits else logits, tuple(side_masks), tuple(side_edges)
+        return (resize_to(logits, x) if self.up_logits else logits, tuple(side_masks),
+                tuple(side_edges))
 
 
 class TinyWithoutCFF(_Tiny):
@@ -168,7 +173,7 @@ class TinyLogitsNotUpsampled(_Tiny):
     up_logits = False
 
 
-# --- 05: the training step ----------------------------------------------------------------------------------
+# --- 05: the training step ------------------------------------------------------------------------
 
 
 def step_without_zero_grad(model, images, masks, optimizer, loss_fn):
@@ -181,40 +186,45 @@ def step_without_zero_grad(model, images, masks, optimizer, loss_fn):
 def step_without_update(model, images, masks, optimizer, loss_fn):
     loss, _ = loss_fn(model(images), masks)
     loss.backward()
-    optimizer.zero_grad()  # between backward and step: the step sees no gradient (or the step is missing)
+    # between backward and step: the step sees no gradient (or the step is missing)
+    optimizer.zero_grad()
     optimizer.step()
     return loss
 
 
-_IA_GATE = ("the gate is 1 - sigmoid(.), open where a branch is unsure: E = e + (1 - sigmoid(A_e(e))) * s; "
+_IA_GATE = ("the gate is 1 - sigmoid(.), open where a branch is unsure: "
+            "E = e + (1 - sigmoid(A_e(e))) * s; "
             "yours looks like sigmoid(A_e(e)), which opens where e is already confident")
 _PADDING = ("F.avg_pool2d counts the zero padding by default: border_rule='exclude_padding' needs "
             "count_include_pad=False (the edge maps differ along the frame)")
 MODULE_MISTAKES: dict[str, tuple[Mistake, ...]] = {
     "build_pee": (
         Mistake("edges first", PEEEdgesFirst,
-                "the first 1x1 conv reads [F', E_a, E_b], F' first (the library's weights are laid out so); yours "
-                "looks like [E_a, E_b, F']"),
-        Mistake("no ReLU", PEEWithoutReLU, "the fusion unit starts with a ReLU: ReLU, depthwise 3x3, BatchNorm, 1x1"),
+                "the first 1x1 conv reads [F', E_a, E_b], F' first (the library's weights are laid "
+                "out so); yours looks like [E_a, E_b, F']"),
+        Mistake("no ReLU", PEEWithoutReLU,
+                "the fusion unit starts with a ReLU: ReLU, depthwise 3x3, BatchNorm, 1x1"),
         Mistake("padding counted", PEEPaddingCounted, _PADDING),
     ),
     "build_mtl_stage": (
         Mistake("sigma gate", StageSigmoidGate, _IA_GATE),
         Mistake("A_e and A_s swapped", StageBlocksSwapped,
-                "A_e and A_s swapped: E's gate is 1 - sigmoid(A_e(e)), S's is 1 - sigmoid(A_s(s)); create A_e "
-                "before A_s (the weights load in creation order)"),
+                "A_e and A_s swapped: E's gate is 1 - sigmoid(A_e(e)), S's is 1 - sigmoid(A_s(s)); "
+                "create A_e before A_s (the weights load in creation order)"),
         Mistake("E and S swapped in the heads", StageHeadsSwapped,
                 "E and S swapped in the heads: side_mask = seg_head(S), side_edge = edge_head(E)"),
     ),
     "build_cff": (
         Mistake("align_corners=False", CFFAlignCornersFalse,
-                "resize with align_corners=True, as the library (bl.layers.resize_to) and the authors' code do; "
+                "resize with align_corners=True, as the library (bl.layers.resize_to) and the "
+                "authors' code do; "
                 "align_corners=False samples the map at slightly different points"),
         Mistake("nearest", CFFNearest,
-                "S_j' is a bilinear resize, F.interpolate(..., mode='bilinear', align_corners=True), not "
-                "nearest-neighbour"),
+                "S_j' is a bilinear resize, F.interpolate(..., mode='bilinear', "
+                "align_corners=True), not nearest-neighbour"),
         Mistake("sigmoid receiving gate", CFFSigmoidReceiving,
-                "the receiving gate is 1 - sigmoid(W_i S_i): stage i takes where it is itself weak"),
+                "the receiving gate is 1 - sigmoid(W_i S_i): "
+                "stage i takes where it is itself weak"),
         Mistake("sends to itself", CFFIncludesItself, "the sum runs over the other stages, j != i"),
     ),
     "build_aspp": (
@@ -222,22 +232,26 @@ MODULE_MISTAKES: dict[str, tuple[Mistake, ...]] = {
                 "every view is conv, BatchNorm, ReLU: yours leaves out the ReLU of the five views"),
         Mistake("projection without ReLU", ASPPProjectionWithoutReLU,
                 "the projection is conv, BatchNorm, ReLU too: yours ends without the ReLU"),
-        Mistake("max pooling", ASPPMaxPool, "image pooling is a global average (AdaptiveAvgPool2d(1)), not a maximum"),
+        Mistake("max pooling", ASPPMaxPool,
+                "image pooling is a global average (AdaptiveAvgPool2d(1)), not a maximum"),
     ),
     "assemble_tiny": (
-        Mistake("CFF unused", TinyWithoutCFF, "the decoder reads CFF's outputs C_1..C_4, not the stage features S"),
+        Mistake("CFF unused", TinyWithoutCFF,
+                "the decoder reads CFF's outputs C_1..C_4, not the stage features S"),
         Mistake("side outputs not upsampled", TinySidesNotUpsampled,
-                "the side outputs are upsampled to the input size (bilinear, align_corners=True), like the logits"),
+                "the side outputs are upsampled to the input size "
+                "(bilinear, align_corners=True), like the logits"),
         Mistake("logits not upsampled", TinyLogitsNotUpsampled,
-                "the decoder's logits are at 1/4 of the input: upsample them to the input size (bilinear, "
-                "align_corners=True)"),
+                "the decoder's logits are at 1/4 of the input: upsample them to the input size "
+                "(bilinear, align_corners=True)"),
     ),
     "train_step": (
         Mistake("no zero_grad", step_without_zero_grad,
-                "zero the gradients in every step (optimizer.zero_grad()) before loss.backward(): backward adds to "
-                "the .grad left by the step before, so your second step used the sum of both steps' gradients"),
+                "zero the gradients in every step (optimizer.zero_grad()) before loss.backward(): "
+                "backward adds to the .grad left by the step before, so your second step used "
+                "the sum of both steps' gradients"),
         Mistake("no update", step_without_update,
-                "your parameters did not move: optimizer.step() must come after loss.backward(), with no "
-                "zero_grad() between them"),
+                "your parameters did not move: optimizer.step() must come after loss.backward(), "
+                "with no zero_grad() between them"),
     ),
 }

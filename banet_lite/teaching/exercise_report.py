@@ -1,12 +1,15 @@
-"""What `exercises.check` says: an input case in words, and where two results differ, with enough digits.
+"""What `exercises.check` says: an input case in words, and where two results differ, with enough
+digits.
 
-    describe(value)                 a float32 tensor (2, 4, 6, 6), a bool array (32, 32) all False, 0.0001, ...
+    describe(value)                 a float32 tensor (2, 4, 6, 6), a bool array (32, 32) all
+                                    False, 0.0001, ...
     describe_call(label, names, args)   separable_params(R=16)
-    compare(got, want, names)       None when they agree (within tolerance), else lines saying which output
-                                    differs (by position, and by name), by how much and where
+    compare(got, want, names)       None when they agree (within tolerance), else lines saying which
+                                    output differs (by position, and by name), by how much and where
 
-Tolerances: numbers within 1e-6 relative (1e-9 absolute), tensors and arrays within 1e-5 + 1e-4 x the largest
-expected magnitude. Two numbers are printed with as many digits as it takes for them to read differently.
+Tolerances: numbers within 1e-6 relative (1e-9 absolute), tensors and arrays within 1e-5 + 1e-4 x
+the largest expected magnitude. Two numbers are printed with as many digits as it takes for them to
+read differently.
 """
 
 from __future__ import annotations
@@ -24,18 +27,20 @@ INDENT = "   "
 
 
 def _constant(values: np.ndarray) -> str:
-    """' all False', ' all zeros', ' all 3.0' for a constant array of more than one value, else ''."""
+    """' all False', ' all zeros', ' all 3.0' for a constant array of more than one value,
+    else ''."""
     if values.size < 2 or not (values == values.flat[0]).all():
         return ""
     v = values.flat[0]
     if values.dtype == bool:
         return f" all {bool(v)}"
-    return {0: " all zeros", 1: " all ones"}.get(float(v), f" all {float(v):g}")  # type: ignore[call-overload]
+    return {0: " all zeros", 1: " all ones"}.get(float(v),  # type: ignore[call-overload]
+                                                 f" all {float(v):g}")
 
 
 def describe(value) -> str:
-    """A short, readable account of one argument: tensors and arrays by dtype and shape, numbers and strings as
-    themselves, lists of tensors by their members."""
+    """A short, readable account of one argument: tensors and arrays by dtype and shape, numbers and
+    strings as themselves, lists of tensors by their members."""
     if isinstance(value, Tensor):
         dtype = str(value.dtype).removeprefix("torch.")
         return f"{dtype} tensor {tuple(value.shape)}{_constant(value.detach().cpu().numpy())}"
@@ -60,7 +65,8 @@ def describe(value) -> str:
 
 
 def describe_call(label: str, names: list[str], args: tuple) -> str:
-    named = [f"{n}={describe(a)}" for n, a in zip(names, args)] + [describe(a) for a in args[len(names):]]
+    named = ([f"{n}={describe(a)}" for n, a in zip(names, args)]
+             + [describe(a) for a in args[len(names):]])
     return f"{label}({', '.join(named)})"
 
 
@@ -105,7 +111,8 @@ def _where(flat_index: int, shape: tuple) -> tuple[int, ...]:
 def _tensors(got, want) -> tuple[list[str] | None, float]:
     w = _as_tensor(want).double()
     if isinstance(got, (list, tuple, dict)):
-        return [f"returned {type(got).__name__} {describe(got)}, expected one {describe(want)}"], math.inf
+        return [f"returned {type(got).__name__} {describe(got)}, expected one "
+                f"{describe(want)}"], math.inf
     g = _as_tensor(got)
     if g is None or g.dtype in (torch.complex64, torch.complex128) or not g.numel() and w.numel():
         return [f"returned {describe(got)}, expected {describe(want)}"], math.inf
@@ -122,7 +129,8 @@ def _tensors(got, want) -> tuple[list[str] | None, float]:
     if largest <= tolerance:
         return None, largest
     rel = torch.where(w != 0, diff / w.abs(), torch.zeros_like(diff)).flatten()
-    lines = [f"{int((diff > tolerance).sum())} of {diff.numel()} values differ by more than {tolerance:.1e}"]
+    lines = [f"{int((diff > tolerance).sum())} of {diff.numel()} values differ by "
+             f"more than {tolerance:.1e}"]
     k_abs, k_rel = int(diff.flatten().argmax()), int(rel.argmax())
     for what, k in (("absolute", k_abs), ("relative", k_rel)):
         if what == "relative" and (k == k_abs or not rel[k] > 0):
@@ -130,17 +138,19 @@ def _tensors(got, want) -> tuple[list[str] | None, float]:
         a, b = _pair(g.flatten()[k].item(), w.flatten()[k].item())
         size = diff.flatten()[k].item() if what == "absolute" else rel[k].item()
         also = f" (relative {rel[k].item():.1e})" if k == k_abs and rel[k] > 0 else ""
-        lines.append(f"largest {what} difference {size:.1e}{also if what == 'absolute' else ''} at index "
-                     f"{_where(k, tuple(w.shape))}: returned {a}, expected {b}")
+        lines.append(f"largest {what} difference {size:.1e}{also if what == 'absolute' else ''} at "
+                     f"index {_where(k, tuple(w.shape))}: returned {a}, expected {b}")
     return lines, largest
 
 
 def _flatten(x, name: str) -> list[tuple[str, object]]:
-    """[(name, leaf)] in order: lists and tuples unpacked (their members named name[i]), dicts by key."""
+    """[(name, leaf)] in order: lists and tuples unpacked (their members named name[i]), dicts by
+    key."""
     if isinstance(x, dict):
         return [item for k, v in x.items() for item in _flatten(v, str(k))]
     if isinstance(x, (list, tuple)):
-        return [item for i, v in enumerate(x) for item in _flatten(v, f"{name}[{i}]" if name else "")]
+        return [item for i, v in enumerate(x)
+                for item in _flatten(v, f"{name}[{i}]" if name else "")]
     return [(name, x)]
 
 
@@ -153,17 +163,18 @@ def _named(want, names: tuple[str, ...]) -> list[tuple[str, object]]:
 
 
 def compare(got, want, names: tuple[str, ...] = ()) -> tuple[list[str] | None, float]:
-    """(None, the largest difference) when `got` agrees with `want`, else (lines that say where not, the
-    difference). `names`: the outputs' names, in order (a dict `want` names its own)."""
+    """(None, the largest difference) when `got` agrees with `want`, else (lines that say where not,
+    the difference). `names`: the outputs' names, in order (a dict `want` names its own)."""
     expected = _named(want, names)
     returned = [v for _, v in _flatten(got, "")] if isinstance(want, (list, tuple, dict)) else [got]
     if len(returned) != len(expected):
         listed = ", ".join(n for n, _ in expected if n)
-        return [f"returned {len(returned)} value(s), expected {len(expected)}" + (f": {listed}" if listed else "")
-                ], math.inf
+        return [f"returned {len(returned)} value(s), expected {len(expected)}"
+                + (f": {listed}" if listed else "")], math.inf
     worst = 0.0
     for i, ((name, w), g) in enumerate(zip(expected, returned), 1):
-        array = isinstance(w, (Tensor, np.ndarray)) and np.ndim(w) > 0  # a 0-d tensor reads as a number
+        # a 0-d tensor reads as a number
+        array = isinstance(w, (Tensor, np.ndarray)) and np.ndim(w) > 0
         problem, difference = (_tensors if array else _numbers)(g, w)
         if problem:
             if len(expected) == 1:

@@ -4,32 +4,36 @@ Every notebook has a few exercises. Each has a stub the reader fills in, a call
 
     bl.exercises.check("build_pee", MyPEE)
 
-and a solution in a collapsed cell, written under other names (`SolutionPEE`), so that running the whole
-notebook never overwrites the reader's work. Three kinds:
+and a solution in a collapsed cell, written under other names (`SolutionPEE`), so that running
+the whole notebook never overwrites the reader's work. Three kinds:
 
-  function    `check` runs the reader's function and the library's answer on the same inputs (fixed seeds,
-              several shapes, edge cases such as empty masks) and compares the results;
-  module      the reader writes an nn.Module; `check` builds it and the library's module with the same
-              constructor arguments, loads the library's weights into the reader's module (by name, or else
-              in the order the module creates its tensors, when every shape agrees), gives BatchNorm random
-              statistics so that a missing BatchNorm shows, and compares the two outputs in eval mode;
-  train_step  the reader writes one training step; `check` runs two steps of it and two of the library's on a
-              tiny BA-Net from the same start and batch, and compares the returned losses and how far every
-              parameter moved (two steps, so that gradients left over from the first step show).
+  function    `check` runs the reader's function and the library's answer on the same inputs (fixed
+              seeds, several shapes, edge cases such as empty masks) and compares the results;
+  module      the reader writes an nn.Module; `check` builds it and the library's module with
+              the same constructor arguments, loads the library's weights into the reader's module
+              (by name, or else in the order the module creates its tensors, when every shape
+              agrees), gives BatchNorm random statistics so that a missing BatchNorm shows, and
+              compares the two outputs in eval mode;
+  train_step  the reader writes one training step; `check` runs two steps of it and two
+              of the library's on a tiny BA-Net from the same start and batch, and compares
+              the returned losses and how far every parameter moved (two steps, so that gradients
+              left over from the first step show).
 
-It prints one verdict; on a mismatch, the input case with its arguments, the output that differs (by position
-and name) with its absolute and relative error, and a hint for each known mistake the answer matches:
+It prints one verdict; on a mismatch, the input case with its arguments, the output that differs (by
+position and name) with its absolute and relative error, and a hint for each known mistake
+the answer matches:
 
     ✅ build_pee: matches banet_lite on 2 inputs, same weights (largest difference 2.4e-07)
     ❌ poly_lr: input 2 of 6: poly_lr(base_lr=0.0001, step=1, total_steps=100)
        returned 9.9e-05, expected 9.90995e-05 (difference -9.95e-08, relative error 1.0e-03)
-    hint: a straight line (power 1): the poly schedule raises (1 - step / total_steps) to the power 0.9
+    hint: a straight line (power 1): the poly schedule raises (1 - step / total_steps) to the
+          power 0.9
     ✏️ build_pee: not done yet (the stub raises NotImplementedError)
 
-and returns True only when every input matches, so a solution cell can `assert` it. `EXERCISES` lists them
-all, with the notebook that poses each (their tasks are the notebooks' text). `reveal(guess, truth)` closes a
-"predict, then run" question. `randomize_batchnorm` and `copy_weights` serve the lessons that rebuild a
-library module by hand.
+and returns True only when every input matches, so a solution cell can `assert` it. `EXERCISES`
+lists them all, with the notebook that poses each (their tasks are the notebooks' text).
+`reveal(guess, truth)` closes a "predict, then run" question. `randomize_batchnorm` and
+`copy_weights` serve the lessons that rebuild a library module by hand.
 """
 
 from __future__ import annotations
@@ -51,31 +55,35 @@ from .exercise_mistakes import FUNCTION_MISTAKES, Mistake
 from .exercise_report import INDENT, compare, describe_call
 from .exercise_weights import WeightMisfit, copy_weights, randomize_batchnorm
 
-__all__ = ["EXERCISES", "Exercise", "Mistake", "WeightMisfit", "check", "copy_weights", "randomize_batchnorm",
-           "reveal"]
+__all__ = ["EXERCISES", "Exercise", "Mistake", "WeightMisfit", "check", "copy_weights",
+           "randomize_batchnorm", "reveal"]
 
 
 @dataclass(frozen=True)
 class Exercise:
-    reference: Callable  # the library's answer: a function, or a module class taking the same arguments
-    cases: Callable[[], list[tuple]]  # function: argument tuples; module: (constructor args, forward args)
+    # the library's answer: a function, or a module class taking the same arguments
+    reference: Callable
+    # function: argument tuples; module: (constructor args, forward args)
+    cases: Callable[[], list[tuple]]
     notebook: str  # "00" .. "07": the notebook that poses it
     kind: str = "function"  # or "module", "train_step"
     arithmetic: bool = False  # the answer is arithmetic on sizes, counts or a schedule
     outputs: tuple[str, ...] = ()  # the names of the returned values, in order
-    mistakes: tuple[Mistake, ...] = ()  # known mistakes: each one's hint is printed when an answer matches it
+    # known mistakes: each one's hint is printed when an answer matches it
+    mistakes: tuple[Mistake, ...] = ()
 
 
 _MISTAKES = {**FUNCTION_MISTAKES, **MODULE_MISTAKES}
 
 
-def _exercise(name: str, reference: Callable, notebook: str, kind: str = "function", arithmetic: bool = False,
-              outputs: tuple[str, ...] = ()) -> Exercise:
+def _exercise(name: str, reference: Callable, notebook: str, kind: str = "function",
+              arithmetic: bool = False, outputs: tuple[str, ...] = ()) -> Exercise:
     return Exercise(reference, getattr(A, f"{name}_cases"), notebook, kind, arithmetic, outputs,
                     _MISTAKES.get(name, ()))
 
 
-# name -> the library's answer, its inputs and its known mistakes. The tasks themselves are the notebooks' text.
+# name -> the library's answer, its inputs and its known mistakes. The tasks themselves are
+# the notebooks' text.
 EXERCISES: dict[str, Exercise] = {
     "normalize": _exercise("normalize", normalize, "00", outputs=("x",)),
     "edge_target": _exercise("edge_target", edge_target, "00", outputs=("b",)),
@@ -96,12 +104,14 @@ EXERCISES: dict[str, Exercise] = {
     "train_step": _exercise("train_step", A.train_step, "05", "train_step"),
     "dice_jaccard": _exercise("dice_jaccard", A.dice_jaccard, "06", outputs=("dice", "jaccard")),
     "boundary_f": _exercise("boundary_f", A.boundary_f, "06"),
-    "pee_reference_form": _exercise("pee_reference_form", A.reference_edges, "07", outputs=("E_a", "E_b")),
-    "reference_to_ours": _exercise("reference_to_ours", A.ours_from_reference, "07", outputs=("V",)),
+    "pee_reference_form": _exercise("pee_reference_form", A.reference_edges, "07",
+                                    outputs=("E_a", "E_b")),
+    "reference_to_ours": _exercise("reference_to_ours", A.ours_from_reference, "07",
+                                   outputs=("V",)),
 }
 
 
-# --- running an answer (or the library's, or a known mistake) on input n -----------------------------------
+# --- running an answer (or the library's, or a known mistake) on input n --------------------------
 
 
 class _NotAModule(Exception):
@@ -121,15 +131,16 @@ def _run_module(ex: Exercise, module_class: type, case: tuple, n: int):
     library = randomize_batchnorm(ex.reference(*init_args), seed=n)
     module = module_class(*init_args)
     if not isinstance(module, nn.Module):
-        raise _NotAModule(f"{getattr(module_class, '__name__', module_class)}(...) made a {type(module).__name__}, "
-                          "not an nn.Module")
+        raise _NotAModule(f"{getattr(module_class, '__name__', module_class)}(...) made "
+                          f"a {type(module).__name__}, not an nn.Module")
     copy_weights(library, module)
     with torch.no_grad():
         return module.eval()(*inputs)
 
 
 def _run_train_step(ex: Exercise, step: Callable, case: tuple, n: int) -> dict:
-    """The losses two calls of `step` return and how far each parameter moved, from the case's start."""
+    """The losses two calls of `step` return and how far each parameter moved, from the case's
+    start."""
     model, images, masks, optimizer, loss_fn = case[0].build()
     start = {k: p.detach().clone() for k, p in model.named_parameters()}
     losses = [step(model, images, masks, optimizer, loss_fn) for _ in range(2)]
@@ -170,26 +181,31 @@ def _hints(ex: Exercise, got, n: int) -> list[str]:
 
 
 def check(name: str, yours: Callable) -> bool:
-    """Run `yours` (a function, or a module class) and the library's answer to exercise `name` on the same
-    inputs; print a verdict (and, on a mismatch, what differs and any hint) and return whether they agree."""
+    """Run `yours` (a function, or a module class) and the library's answer to exercise `name` on
+    the same inputs; print a verdict (and, on a mismatch, what differs and any hint) and return
+    whether they agree."""
     if name not in EXERCISES:
-        raise ValueError(f"exercises.check: unknown exercise {name!r}; choose one of {sorted(EXERCISES)}")
+        raise ValueError(f"exercises.check: unknown exercise {name!r}; "
+                         f"choose one of {sorted(EXERCISES)}")
     ex = EXERCISES[name]
     cases, worst = ex.cases(), 0.0
     for n, case in enumerate(cases, 1):
         where = f"input {n} of {len(cases)}: {_describe_case(name, ex, yours, case)}"
         want = _RUN[ex.kind](ex, ex.reference, case, n)
         try:
-            got = _RUN[ex.kind](ex, yours, ex.cases()[n - 1], n)  # fresh inputs: the answer may change them
+            # fresh inputs: the answer may change them
+            got = _RUN[ex.kind](ex, yours, ex.cases()[n - 1], n)
         except NotImplementedError:
             print(f"✏️ {name}: not done yet (the stub raises NotImplementedError)")
             return False
         except _NotAModule as err:
             print(f"❌ {name}: {err}")
             return False
-        except WeightMisfit as err:  # the reader's module: its tensors do not take the library's weights
+        except WeightMisfit as err:
+            # the reader's module: its tensors do not take the library's weights
             print(f"❌ {name}: the library's weights do not fit your module, on {where}")
-            print("\n".join(INDENT + line for line in err.lines) + (f"\nhint: {err.hint}" if err.hint else ""))
+            print("\n".join(INDENT + line for line in err.lines)
+                  + (f"\nhint: {err.hint}" if err.hint else ""))
             return False
         except Exception as err:  # the reader's code: report it, do not stop the notebook
             print(f"❌ {name}: {where}\n{INDENT}raised {type(err).__name__}: {err}")
@@ -197,17 +213,19 @@ def check(name: str, yours: Callable) -> bool:
         problem, difference = compare(got, want, ex.outputs)
         if problem:
             print(f"❌ {name}: {where}")
-            print("\n".join([INDENT + line for line in problem] + [f"hint: {h}" for h in _hints(ex, got, n)]))
+            print("\n".join([INDENT + line for line in problem]
+                            + [f"hint: {h}" for h in _hints(ex, got, n)]))
             return False
         worst = max(worst, difference)
     same = {"module": ", same weights", "train_step": ", same start"}.get(ex.kind, "")
-    print(f"✅ {name}: matches banet_lite on {len(cases)} inputs{same} (largest difference {worst:.1e})")
+    print(f"✅ {name}: matches banet_lite on {len(cases)} inputs{same} "
+          f"(largest difference {worst:.1e})")
     return True
 
 
 def reveal(guess, truth, rel_tol: float = 0.1) -> None:
-    """Close a "predict, then run" question: print the answer next to the reader's guess (None: no guess
-    yet). Numbers count as right within `rel_tol` relative; anything else must be equal."""
+    """Close a "predict, then run" question: print the answer next to the reader's guess (None: no
+    guess yet). Numbers count as right within `rel_tol` relative; anything else must be equal."""
     if guess is None:
         print(f"The answer: {truth}.")
         return

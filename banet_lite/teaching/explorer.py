@@ -1,10 +1,12 @@
-"""The explorer component every notebook's widget is built on: `Explorer` (controls, a static view, a
-figure per view, the ipywidgets panel) and `ModelExplorer` (a model run once per image, its maps cached).
-The explorers only draw: every map they show is one the model returned (`return_maps=True`).
+"""The explorer component every notebook's widget is built on: `Explorer` (controls, a static view,
+a figure per view, the ipywidgets panel) and `ModelExplorer` (a model run once per image, its maps
+cached). The explorers only draw: every map they show is one the model returned
+(`return_maps=True`).
 
-`reduce_channels` turns a (C, h, w) map into one (h, w) picture; `regions.region_profile` measures where a
-map is strong (outline, interior, background, frame), and `Explorer.profile` does so for a view;
-`lesion_channel` picks the channel of a batch of maps that tells lesion from background best.
+`reduce_channels` turns a (C, h, w) map into one (h, w) picture; `regions.region_profile` measures
+where a map is strong (outline, interior, background, frame), and `Explorer.profile` does so for
+a view; `lesion_channel` picks the channel of a batch of maps that tells lesion from background
+best.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from .regions import RegionProfile, pooled, region_profile
 def reduce_channels(t: Tensor, how: str | int = "mean") -> np.ndarray:
     """(C, h, w) -> (h, w) float32 by "mean" or "max" over channels, or an int channel index."""
     if not isinstance(t, Tensor) or t.ndim != 3:
-        raise ValueError(f"viz.py: reduce_channels needs a (C, h, w) tensor, got {getattr(t, 'shape', t)}")
+        raise ValueError("viz.py: reduce_channels needs a (C, h, w) tensor, got "
+                         f"{getattr(t, 'shape', t)}")
     t = t.detach().float().cpu()
     if how == "mean":
         r = t.mean(dim=0)
@@ -41,10 +44,13 @@ def reduce_channels(t: Tensor, how: str | int = "mean") -> np.ndarray:
 
 
 def lesion_channel(maps: Tensor, masks: Tensor) -> int:
-    """The channel of (B, C, h, w) maps whose values differ most between lesion and background, averaged over
-    the batch; masks (B, 1, H, W) in {0, 1} are area-resized to the maps' size (inside: more than half lesion)."""
-    inside = F.interpolate(masks.float(), size=maps.shape[-2:], mode="area")[:, 0] > 0.5  # (B, h, w)
-    difference = torch.stack([m[:, ins].mean(1) - m[:, ~ins].mean(1) for m, ins in zip(maps, inside)]).mean(0)
+    """The channel of (B, C, h, w) maps whose values differ most between lesion and background,
+    averaged over the batch; masks (B, 1, H, W) in {0, 1} are area-resized to the maps' size
+    (inside: more than half lesion)."""
+    # (B, h, w)
+    inside = F.interpolate(masks.float(), size=maps.shape[-2:], mode="area")[:, 0] > 0.5
+    difference = torch.stack([m[:, ins].mean(1) - m[:, ~ins].mean(1)
+                              for m, ins in zip(maps, inside)]).mean(0)
     return int(difference.abs().argmax())
 
 
@@ -60,8 +66,9 @@ def _in_ipython_kernel() -> bool:
 
 @functools.cache
 def _explorer_box_class():
-    """The explorer's panel: an ipywidgets VBox (7.7 as on Colab, or 8) whose text form is one short,
-    deterministic line (what nbval compares and a console shows) instead of a dump of its children."""
+    """The explorer's panel: an ipywidgets VBox (7.7 as on Colab, or 8) whose text form is one
+    short, deterministic line (what nbval compares and a console shows) instead of a dump of its
+    children."""
     import ipywidgets as widgets
 
     class ExplorerBox(widgets.VBox):
@@ -78,10 +85,12 @@ class Explorer:
 
     A subclass names its controls and draws one Figure for one choice of their values:
 
-        control_options() -> {"stage": [1, 2, 3, 4], "window": [3, 5, 7], ...}   what the reader can pick
+        control_options() -> {"stage": [1, 2, 3, 4], "window": [3, 5, 7], ...}
+                                                       what the reader can pick
         default_view()    -> {"stage": 2, ...}        the most telling view: the picture shown where
-                                                       widgets are not live (GitHub, nbval, papermill);
-                                                       `explorer.view = {...}` overrides it per instance
+                                                       widgets are not live (GitHub, nbval,
+                                                       papermill); `explorer.view = {...}` overrides
+                                                       it per instance
         draw(values)      -> Figure                    values: one option per control
         adjust(values)    -> {"channel": {"disabled": True}, ...}   optional: enable/range controls
         caption(values)   -> str                       one line above the picture
@@ -93,7 +102,8 @@ class Explorer:
     """
 
     name = "explorer"  # CSS class banet-<name>-explorer
-    sliders: tuple[str, ...] = ()  # integer controls always shown as a slider (image index, channel)
+    # integer controls always shown as a slider (image index, channel)
+    sliders: tuple[str, ...] = ()
     view: dict = {}  # per instance: overrides of default_view() (e.g. explorer.view = {"stage": 3})
 
     def default_view(self) -> dict:
@@ -125,13 +135,15 @@ class Explorer:
         options = self.control_options()
         unknown = sorted(set(chosen) - set(options))
         if unknown:
-            raise ValueError(f"{type(self).__name__}: unknown control(s) {unknown}; controls: {list(options)}")
+            raise ValueError(f"{type(self).__name__}: unknown control(s) {unknown}; "
+                             f"controls: {list(options)}")
         values = {k: v[0] for k, v in options.items()}
         values.update({k: v for k, v in self.static_view.items() if k in options})
         values.update(chosen)
         for k, v in values.items():
             if v not in options[k]:
-                raise ValueError(f"{type(self).__name__}: {k}={v!r} is not offered; choose one of {options[k]}")
+                raise ValueError(f"{type(self).__name__}: {k}={v!r} is not offered; "
+                                 f"choose one of {options[k]}")
         return values
 
     def figure(self, **chosen) -> Figure:
@@ -142,8 +154,9 @@ class Explorer:
         return None
 
     def profile(self, images: Iterable[int] | None = None, **chosen) -> RegionProfile:
-        """The region profile (regions.py: outline, interior, background, frame) of the headline map of a
-        view: the static view with `chosen` applied; with `images`, that view on each, pooled."""
+        """The region profile (regions.py: outline, interior, background, frame) of the headline map
+        of a view: the static view with `chosen` applied; with `images`, that view on each,
+        pooled."""
         if images is None:
             found = self.headline(self.values(**chosen))
             if found is None:
@@ -209,14 +222,16 @@ class Explorer:
         return box
 
     def display(self) -> Figure | None:
-        """In a notebook: the live widget, then a static picture of `static_view` (it survives on GitHub,
-        nbval and papermill, where widgets do not render); returns None. Elsewhere: the Figure."""
+        """In a notebook: the live widget, then a static picture of `static_view` (it survives on
+        GitHub, nbval and papermill, where widgets do not render); returns None. Elsewhere:
+        the Figure."""
         fig = self.draw(self.values())
         if not _in_ipython_kernel():
             return fig
         from IPython.display import Image, display
 
-        display(self.widget())  # the live widget (Colab: through its custom widget manager); text: its repr
+        # the live widget (Colab: through its custom widget manager); text: its repr
+        display(self.widget())
         display(Image(data=figure_to_png(fig)))  # the static picture of the most telling view
         found = self.headline(self.values())
         if found is not None:  # what the picture shows, in numbers, as text under it
@@ -226,9 +241,11 @@ class Explorer:
 
 
 class ModelExplorer(Explorer):
-    """An Explorer over one network and a few images: runs the model once per image (cached) with its maps.
+    """An Explorer over one network and a few images: runs the model once per image (cached) with
+    its maps.
 
-    images (N, 3, H, W) ImageNet-normalised, masks (N, 1, H, W) in {0, 1}; the model goes to `device`, eval."""
+    images (N, 3, H, W) ImageNet-normalised, masks (N, 1, H, W) in {0, 1}; the model goes to
+    `device`, eval."""
 
     def __init__(self, model: torch.nn.Module, images: Tensor, masks: Tensor, device: str = "cpu"):
         where = type(self).__name__
@@ -239,7 +256,8 @@ class ModelExplorer(Explorer):
             masks = masks[:, None]
         if masks.shape[0] != images.shape[0] or masks.shape[-2:] != images.shape[-2:]:
             shapes = f"{tuple(masks.shape)} vs images {tuple(images.shape)}"
-            raise ValueError(f"viz.py: {where} masks must be (N, 1, H, W) like the images: {shapes}")
+            raise ValueError(f"viz.py: {where} masks must be (N, 1, H, W) "
+                             f"like the images: {shapes}")
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.images, self.masks = images, masks
@@ -252,7 +270,8 @@ class ModelExplorer(Explorer):
 
     def _output(self, image_index: int):
         if not 0 <= image_index < len(self):
-            raise IndexError(f"viz.py: image_index {image_index} out of range for {len(self)} images")
+            raise IndexError(f"viz.py: image_index {image_index} out of range "
+                             f"for {len(self)} images")
         if image_index not in self._cache:
             x = self.images[image_index : image_index + 1].to(self.device)  # (1, 3, H, W)
             with torch.no_grad():
@@ -263,6 +282,7 @@ class ModelExplorer(Explorer):
     def _maps(self, image_index: int, name: str) -> tuple[Tensor, ...]:
         maps = self._output(image_index).maps or {}
         if not maps.get(name):
-            raise ValueError(f"viz.py: {type(self).__name__} needs the model's {name!r} maps; this model has "
-                             f"{sorted(k for k, v in maps.items() if v)} (is the module switched off?)")
+            raise ValueError(f"viz.py: {type(self).__name__} needs the model's {name!r} maps; this "
+                             f"model has {sorted(k for k, v in maps.items() if v)} "
+                             "(is the module switched off?)")
         return maps[name]

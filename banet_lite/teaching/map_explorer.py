@@ -1,11 +1,11 @@
-"""The map explorer (notebook 06): what BA-Net computes inside, per image and stage, as a figure or an
-ipywidgets panel.
+"""The map explorer (notebook 06): what BA-Net computes inside, per image and stage, as a figure or
+an ipywidgets panel.
 
 Per stage (stage 1 at 1/4 of the input, 2-4 at 1/8):
-  PEE edge response   |F' - avg_k(F')|           (B, 2R, h, w)   how "edgy" each feature is
-  IA seg->edge mask   1 - sigmoid(A_e(e))          (B, R, h, w)    what the seg branch may add to the edges
-  IA edge->seg mask   1 - sigmoid(A_s(s))          (B, R, h, w)    what the edge branch may add to the seg
-  CFF gate            1 - sigmoid(W_i S_i)         (B, R, h, w)    how much stage i takes from the others
+  PEE edge response   |F' - avg_k(F')|       (B, 2R, h, w)  how "edgy" each feature is
+  IA seg->edge mask   1 - sigmoid(A_e(e))    (B, R, h, w)   what the seg branch may add to the edges
+  IA edge->seg mask   1 - sigmoid(A_s(s))    (B, R, h, w)   what the edge branch may add to the seg
+  CFF gate            1 - sigmoid(W_i S_i)   (B, R, h, w)   how much stage i takes from the others
   side outputs, final prediction: foreground probability
 Channel maps are reduced to one (h, w) picture by mean, max or a single channel.
 """
@@ -44,16 +44,20 @@ MAP_CHOICES: OrderedDict[str, MapChoice] = OrderedDict(
         ("Final prediction", MapChoice("logits", channels=False, per_stage=False)),
     ]
 )
-_PROBABILITIES = {"side_masks", "side_edges", "logits"}  # drawn on a fixed 0..1 scale; other maps autoscale
+# drawn on a fixed 0..1 scale; other maps autoscale
+_PROBABILITIES = {"side_masks", "side_edges", "logits"}
 
 
 
 class MapExplorer(ModelExplorer):
     """Browse BA-Net's internal maps per image and stage; a static figure, or an ipywidgets panel.
 
-        explorer = MapExplorer(model, images, masks)      # images (N, 3, H, W) normalised, masks (N, 1, H, W)
-        explorer.figure(image=0, stage=2, map="CFF gate", reduction="max")   # any view, by its controls
-        explorer.display()                                # widget + a static picture in a notebook
+        # images (N, 3, H, W) normalised, masks (N, 1, H, W)
+        explorer = MapExplorer(model, images, masks)
+        # any view, by its controls
+        explorer.figure(image=0, stage=2, map="CFF gate", reduction="max")
+        # widget + a static picture in a notebook
+        explorer.display()
     The model is moved to `device`, put in eval mode and run once per image (outputs are cached).
     Its static view is stage 2's side boundary prediction: what BA-Net adds to a plain segmenter.
     """
@@ -71,7 +75,8 @@ class MapExplorer(ModelExplorer):
 
     def _choice(self, map_name: str) -> MapChoice:
         if map_name not in self.available_maps():
-            raise ValueError(f"viz.py: map {map_name!r} not available; choose from {self.available_maps()}")
+            raise ValueError(f"viz.py: map {map_name!r} not available; "
+                             f"choose from {self.available_maps()}")
         return MAP_CHOICES[map_name]
 
     def _stage_tensor(self, image_index: int, stage: int, map_name: str) -> Tensor:
@@ -89,7 +94,8 @@ class MapExplorer(ModelExplorer):
 
     def num_stages(self) -> int:
         out = self._output(0)
-        lengths = [len(v) for v in (out.maps or {}).values()] + [len(out.side_masks), len(out.side_edges)]
+        lengths = ([len(v) for v in (out.maps or {}).values()]
+                   + [len(out.side_masks), len(out.side_edges)])
         return max(lengths + [1])
 
     def num_channels(self, image_index: int, stage: int, map_name: str) -> int:
@@ -100,7 +106,8 @@ class MapExplorer(ModelExplorer):
 
     def map_array(self, image_index: int = 0, stage: int = 1, map_name: str = "PEE edge response",
                   reduction: str | int = "mean") -> np.ndarray:
-        """The (h, w) float32 picture `figure` draws in its third panel, at the map's own resolution."""
+        """The (h, w) float32 picture `figure` draws in its third panel, at the map's own
+        resolution."""
         choice = self._choice(map_name)
         t = self._stage_tensor(image_index, stage, map_name)
         if not choice.channels:  # logits (K, h, w) -> foreground probability, reduction not used
@@ -109,13 +116,14 @@ class MapExplorer(ModelExplorer):
             t = t.abs()
         return reduce_channels(t, reduction)
 
-    # --- pictures ---------------------------------------------------------------------------------------
+    # --- pictures ---------------------------------------------------------------------------------
 
     def _title(self, image_index: int, stage: int, map_name: str, reduction) -> str:
         choice = MAP_CHOICES[map_name]
         where = f"stage {stage}" if choice.per_stage else "all stages"
         if not choice.channels:
-            how = "boundary probability" if choice.source == "side_edges" else "foreground probability"
+            how = ("boundary probability" if choice.source == "side_edges"
+                   else "foreground probability")
         else:
             is_channel = isinstance(reduction, (int, np.integer))
             how = f"channel {reduction}" if is_channel else f"{reduction} over channels"
@@ -123,17 +131,18 @@ class MapExplorer(ModelExplorer):
                 how = f"|response|, {how}"
         return f"image {image_index} · {where} · {map_name} · {how}"
 
-    # --- the Explorer hooks: controls, static view, drawing --------------------------------------------
+    # --- the Explorer hooks: controls, static view, drawing ---------------------------------------
 
     def control_options(self) -> dict[str, list]:
         names = self.available_maps()
         most = max(self.num_channels(0, 1, n) for n in names)
-        return {"image": list(range(len(self))), "stage": list(range(1, self.num_stages() + 1)), "map": names,
-                "reduction": ["mean", "max", "channel"], "channel": list(range(most))}
+        return {"image": list(range(len(self))), "stage": list(range(1, self.num_stages() + 1)),
+                "map": names, "reduction": ["mean", "max", "channel"], "channel": list(range(most))}
 
     def default_view(self) -> dict:
         names = self.available_maps()
-        return {"stage": min(2, self.num_stages()), "map": "Side boundary" if "Side boundary" in names else names[0]}
+        return {"stage": min(2, self.num_stages()),
+                "map": "Side boundary" if "Side boundary" in names else names[0]}
 
     def _how(self, values: dict) -> str | int:
         return values["channel"] if values["reduction"] == "channel" else values["reduction"]
@@ -141,11 +150,14 @@ class MapExplorer(ModelExplorer):
     def adjust(self, values: dict) -> dict[str, dict]:
         choice = MAP_CHOICES[values["map"]]
         n = self.num_channels(values["image"], values["stage"], values["map"])
-        return {"stage": {"disabled": not choice.per_stage}, "reduction": {"disabled": not choice.channels},
-                "channel": {"max": n - 1, "disabled": not choice.channels or values["reduction"] != "channel"}}
+        return {"stage": {"disabled": not choice.per_stage},
+                "reduction": {"disabled": not choice.channels},
+                "channel": {"max": n - 1,
+                            "disabled": not choice.channels or values["reduction"] != "channel"}}
 
     def draw(self, values: dict) -> Figure:
-        """Three panels: the image, ground truth (green) and prediction (red), and the chosen map."""
+        """Three panels: the image, ground truth (green) and prediction (red), and the chosen
+        map."""
         image_index, map_name = values["image"], values["map"]
         arr = self.map_array(image_index, values["stage"], map_name, self._how(values))  # (h, w)
         image = _denormalize(self.images[image_index])  # (H, W, 3) uint8
@@ -159,13 +171,16 @@ class MapExplorer(ModelExplorer):
         ax_img.set_title("image")
         ax_gt.imshow(overlay(image, mask.numpy(), pred.numpy()))
         ax_gt.set_title("ground truth (green), prediction (red)")
-        # probabilities on a fixed 0..1 scale; gates and edge responses autoscale (an untrained gate sits
-        # near 0.5 everywhere, and a fixed scale would hide its structure), the colorbar gives the range
+        # probabilities on a fixed 0..1 scale; gates and edge responses autoscale (an untrained gate
+        # sits near 0.5 everywhere, and a fixed scale would hide its structure), the colorbar gives
+        # the range
         prob = MAP_CHOICES[map_name].source in _PROBABILITIES
-        # the map at its own resolution, stretched over the image's extent (stage 1: 1/4, stages 2-4: 1/8)
+        # the map at its own resolution, stretched over the image's extent
+        # (stage 1: 1/4, stages 2-4: 1/8)
         im = ax_map.imshow(
-            arr, cmap="viridis" if prob else "magma", vmin=0 if prob else None, vmax=1 if prob else None,
-            extent=(-0.5, W - 0.5, H - 0.5, -0.5), interpolation="nearest",
+            arr, cmap="viridis" if prob else "magma", vmin=0 if prob else None,
+            vmax=1 if prob else None, extent=(-0.5, W - 0.5, H - 0.5, -0.5),
+            interpolation="nearest",
         )
         ax_map.set_title(f"{map_name} ({arr.shape[0]}×{arr.shape[1]})")
         fig.colorbar(im, ax=ax_map, fraction=0.046, pad=0.02)
@@ -177,10 +192,12 @@ class MapExplorer(ModelExplorer):
 
     def headline(self, values: dict) -> tuple[str, np.ndarray, Tensor]:
         arr = self.map_array(values["image"], values["stage"], values["map"], self._how(values))
-        return f"{values['map']}, stage {values['stage']}", arr, self.masks[values["image"], 0].float().cpu()
+        return (f"{values['map']}, stage {values['stage']}", arr,
+                self.masks[values["image"], 0].float().cpu())
 
     def caption(self, values: dict) -> str:
         return self._title(values["image"], values["stage"], values["map"], self._how(values))
 
     def describe(self) -> str:
-        return f"MapExplorer widget: {len(self)} images, {self.num_stages()} stages, {len(self.available_maps())} maps"
+        return (f"MapExplorer widget: {len(self)} images, {self.num_stages()} stages, "
+                f"{len(self.available_maps())} maps")

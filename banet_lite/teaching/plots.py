@@ -29,9 +29,9 @@ from ..overlay import _to_mask, overlay
 
 _MPL_VERSION = tuple(int(p) for p in matplotlib.__version__.split(".")[:2])
 
-# ---------------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # Conversions: normalised tensors -> uint8 images, anything mask-like -> (H, W) bool
-# ---------------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 
 
 def _new_figure(**kwargs) -> Figure:
@@ -42,32 +42,38 @@ def _new_figure(**kwargs) -> Figure:
 
 
 def _denormalize(t: Tensor) -> np.ndarray:
-    """ImageNet-normalised (3, H, W) or (B, 3, H, W) -> uint8 (H, W, 3) or (B, H, W, 3) (data.transforms)."""
+    """ImageNet-normalised (3, H, W) or (B, 3, H, W) -> uint8 (H, W, 3) or (B, H, W, 3)
+    (data.transforms)."""
     return np.asarray(denormalize(t))
 
 
 def _to_images(images) -> list[np.ndarray]:
-    """(B, 3, H, W) normalised tensor, (B, H, W, 3) uint8 array, or a list of (H, W, 3) uint8 -> list."""
+    """(B, 3, H, W) normalised tensor, (B, H, W, 3) uint8 array, or a list of (H, W, 3) uint8 ->
+    list."""
     if isinstance(images, Tensor):
         if images.ndim != 4 or images.shape[1] != 3:
-            raise ValueError(f"viz.py: images tensor must be (B, 3, H, W), got {tuple(images.shape)}")
+            raise ValueError("viz.py: images tensor must be (B, 3, H, W), "
+                             f"got {tuple(images.shape)}")
         return list(_denormalize(images))
     out = [np.asarray(im) for im in images]
     for im in out:
         if im.ndim != 3 or im.shape[2] != 3 or im.dtype != np.uint8:
-            raise ValueError(f"viz.py: images must be uint8 (H, W, 3) arrays, got {im.dtype} {im.shape}")
+            raise ValueError("viz.py: images must be uint8 (H, W, 3) arrays, "
+                             f"got {im.dtype} {im.shape}")
     return out
 
 
-# ---------------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # Overlays and batches
-# ---------------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 
 
 def show_map(ax, picture, mask, cmap: str = "magma", vmin: float = 0.0, vmax: float = 1.0):
-    """Draw an (h, w) map stretched over the (H, W) image extent of `mask` (each map pixel a block), with the
-    true outline in green, on a matplotlib axes without ticks; returns the image, for a colorbar."""
-    picture = picture.detach().float().cpu().numpy() if isinstance(picture, Tensor) else np.asarray(picture)
+    """Draw an (h, w) map stretched over the (H, W) image extent of `mask` (each map pixel a block),
+    with the true outline in green, on a matplotlib axes without ticks; returns the image, for
+    a colorbar."""
+    picture = (picture.detach().float().cpu().numpy() if isinstance(picture, Tensor)
+               else np.asarray(picture))
     mask = _to_mask(mask)
     H, W = mask.shape
     im = ax.imshow(picture, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest",
@@ -110,18 +116,20 @@ def show_batch(images, masks, preds=None, titles=None, ncols: int = 4) -> Figure
     return fig
 
 
-# ---------------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # Curves and distributions
-# ---------------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 
 
 @torch.no_grad()
 def show_segmentation(model: nn.Module, images: Tensor, masks: Tensor, stage: int = 1,
                       titles: list[str] | None = None) -> Figure:
-    """What a trained BA-Net does, one row per image: the image, the true mask, the predicted mask (with
-    its Dice) and one stage's side boundary probability, the head BA-Net adds to a plain segmenter.
+    """What a trained BA-Net does, one row per image: the image, the true mask, the predicted mask
+    (with its Dice) and one stage's side boundary probability, the head BA-Net adds to a plain
+    segmenter.
 
-    images (B, 3, H, W) ImageNet-normalised, masks (B, 1, H, W) in {0, 1}; the model runs on its device."""
+    images (B, 3, H, W) ImageNet-normalised, masks (B, 1, H, W) in {0, 1}; the model runs on its
+    device."""
     device = next(model.parameters()).device
     out = model.eval()(images.to(device))
     pred = logits_to_mask(out.logits.float()).cpu().numpy()  # (B, H, W) bool
@@ -130,7 +138,8 @@ def show_segmentation(model: nn.Module, images: Tensor, masks: Tensor, stage: in
     fig = _new_figure(figsize=(10.4, 2.7 * len(pictures)), layout="constrained")
     axes = fig.subplots(len(pictures), 4, squeeze=False)
     for row, (picture, t, p, b) in enumerate(zip(pictures, truth, pred, boundary)):
-        panels = ((picture, titles[row] if titles else "image", {}), (t, "true mask", {"cmap": "gray"}),
+        panels = ((picture, titles[row] if titles else "image", {}),
+                  (t, "true mask", {"cmap": "gray"}),
                   (p, f"prediction (Dice {dice(*confusion(p, t)):.2f})", {"cmap": "gray"}),
                   (b, f"side boundary, stage {stage}", {"cmap": "magma", "vmin": 0, "vmax": 1}))
         for ax, (shown, title, style) in zip(axes[row], panels):
@@ -150,7 +159,8 @@ def _read_history(history) -> list[dict]:
 
 
 def plot_history(history) -> Figure:
-    """Training curves from a list of dicts or a history.csv: losses per epoch, and val Dice / Jaccard.
+    """Training curves from a list of dicts or a history.csv: losses per epoch, and val Dice /
+    Jaccard.
 
     Columns used (those present): epoch, train_loss, val_loss, val_dice, val_jaccard.
     """
@@ -173,18 +183,22 @@ def plot_history(history) -> Figure:
     fig = _new_figure(figsize=(5.5 * len(groups), 3.8), layout="constrained")
     axes = fig.subplots(1, len(groups), squeeze=False)[0]
     for ax, (label, cols) in zip(axes, groups):
-        long = df.melt(id_vars="epoch", value_vars=cols, var_name="curve", value_name=label).dropna()
-        sns.lineplot(data=long, x="epoch", y=label, hue="curve", marker="o" if len(df) <= 40 else None, ax=ax)
+        long = df.melt(id_vars="epoch", value_vars=cols, var_name="curve",
+                       value_name=label).dropna()
+        sns.lineplot(data=long, x="epoch", y=label, hue="curve",
+                     marker="o" if len(df) <= 40 else None, ax=ax)
         ax.set_title("loss per epoch" if label == "loss" else "validation Dice / Jaccard per epoch")
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
         ax.legend(title=None)
-        if label == "score":  # mark the best epoch of the first score (what a checkpoint would keep)
+        # mark the best epoch of the first score (what a checkpoint would keep)
+        if label == "score":
             best = df[cols[0]].idxmax()
             epoch, value = df["epoch"][best], df[cols[0]][best]
-            ax.plot([epoch], [value], marker="*", markersize=13, color="gold", markeredgecolor="k", zorder=5)
-            ax.text(0.98, 0.04, f"best {cols[0]} {value:.3f} (epoch {epoch:g})", transform=ax.transAxes,
-                    ha="right", va="bottom", fontsize=9)
+            ax.plot([epoch], [value], marker="*", markersize=13, color="gold", markeredgecolor="k",
+                    zorder=5)
+            ax.text(0.98, 0.04, f"best {cols[0]} {value:.3f} (epoch {epoch:g})",
+                    transform=ax.transAxes, ha="right", va="bottom", fontsize=9)
     return fig
 
 
@@ -202,7 +216,8 @@ def plot_metric_distribution(rows: list[dict], metric: str = "dice") -> Figure:
     ax_hist.set_xlabel(metric)
     ax_hist.set_ylabel("images")
     ax_hist.set_title(f"{metric}: histogram")
-    # horizontal box (matplotlib's own: seaborn's boxplot warns on matplotlib >= 3.11), one dot per image
+    # horizontal box (matplotlib's own: seaborn's boxplot warns on matplotlib >= 3.11),
+    # one dot per image
     horizontal = {"orientation": "horizontal"} if _MPL_VERSION >= (3, 10) else {"vert": False}
     ax_box.boxplot(values, positions=[0], widths=0.5, showfliers=False, patch_artist=True,
                    boxprops={"facecolor": "#1f77b459"}, medianprops={"color": "C0"}, **horizontal)
@@ -210,7 +225,8 @@ def plot_metric_distribution(rows: list[dict], metric: str = "dice") -> Figure:
     ax_box.set_yticks([])
     ax_box.set_xlabel(metric)
     ax_box.set_title(f"{metric}: per image")
-    summary = f"{metric} over {len(values)} images: mean {values.mean():.3f}, median {np.median(values):.3f}"
+    summary = (f"{metric} over {len(values)} images: mean {values.mean():.3f}, "
+               f"median {np.median(values):.3f}")
     if missing:
         summary += f"  ({missing} undefined, left out)"
     fig.suptitle(summary, fontsize=10)

@@ -1,17 +1,20 @@
-"""The benchmark runs the course reads, shipped inside the package: notebook 06 runs offline, anywhere.
+"""The benchmark runs the course reads, shipped inside the package: notebook 06 runs offline,
+anywhere.
 
-`benchmarks/quality.py` appends one record per training run to benchmarks/results/quality.jsonl: its sweep
-(payoff, ablation, train, ...), dataset, variant, seed, recipe, test metrics and per-image scores.
-`benchmarks/report.py` packs the records into `banet_lite/assets/quality_records.json` (`pack`), next to
-RESULTS.md, and a test fails when the two differ; the notebooks read them back with `records()`.
+`benchmarks/quality.py` appends one record per training run to benchmarks/results/quality.jsonl:
+its sweep (payoff, ablation, train, ...), dataset, variant, seed, recipe, test metrics and per-image
+scores. `benchmarks/report.py` packs the records into `banet_lite/assets/quality_records.json`
+(`pack`), next to RESULTS.md, and a test fails when the two differ; the notebooks read them back
+with `records()`.
 
-    payoff = runs("payoff", "kvasir-seg", epochs=12)                 # dicts, as quality.py wrote them
-    result = compare(payoff, "BA-Net", "BA-Net, no boundary loss")  # a stats.PairedResult over test images
+    payoff = runs("payoff", "kvasir-seg", epochs=12)  # dicts, as quality.py wrote them
+    result = compare(payoff, "BA-Net", "BA-Net, no boundary loss")  # a stats.PairedResult
     print(result.summary("weighted", "none"))
 
-`records` gives every shipped run, `runs` those of one sweep and dataset that carry per-image scores;
-`compare` pairs two variants image by image on the same test images (their seeds averaged per image) and
-runs `stats.paired_test`; `per_case` does the same for each case of the synthetic case-by-case test set.
+`records` gives every shipped run, `runs` those of one sweep and dataset that carry per-image
+scores; `compare` pairs two variants image by image on the same test images (their seeds averaged
+per image) and runs `stats.paired_test`; with `key="cases"` and `case` it compares on one case of
+the synthetic case-by-case test set.
 """
 
 from __future__ import annotations
@@ -25,13 +28,15 @@ from ..stats import PairedResult, aligned_scores, paired_test
 
 RECORDS = Path(__file__).resolve().parents[1] / "assets" / "quality_records.json"
 PACKED_SWEEPS = ("payoff", "ablation", "train")  # the sweeps the course reads
-SCORE_KEYS = ("per_image", "cases")  # per-image score tables a record may hold: {"stem": [...], metric: [...]}
-DROPPED = ("command", "reproduce", "machine", "torch", "threads", "commit")  # RESULTS.md keeps the provenance
+# the per-image score tables a record may hold: {"stem": [...], metric: [...]}
+SCORE_KEYS = ("per_image", "cases")
+# the provenance RESULTS.md keeps and the course does not need
+DROPPED = ("command", "reproduce", "machine", "torch", "threads", "commit")
 
 
 def pack(all_records: Iterable[dict]) -> dict:
-    """The course's records in one JSON-able dict: the packed sweeps only, each image name stored once per
-    test set (records refer to a stem list by its index)."""
+    """The course's records in one JSON-able dict: the packed sweeps only, each image name stored
+    once per test set (records refer to a stem list by its index)."""
     stems: list[list[str]] = []
     runs = []
     for r in all_records:
@@ -51,11 +56,12 @@ def pack(all_records: Iterable[dict]) -> dict:
 
 
 def dumps(packed: dict) -> str:
-    """`pack`'s dict as JSON text with one stem list and one run per line (readable diffs in git)."""
+    """`pack`'s dict as JSON text, one stem list and one run per line (readable diffs in git)."""
     lines = [f'{{"about": {json.dumps(packed["about"])},', '"stems": [']
-    lines += [json.dumps(s) + ("," if i < len(packed["stems"]) - 1 else "") for i, s in enumerate(packed["stems"])]
+    stems, rows = packed["stems"], packed["runs"]
+    lines += [json.dumps(s) + ("," if i < len(stems) - 1 else "") for i, s in enumerate(stems)]
     lines += ["],", '"runs": [']
-    lines += [json.dumps(r) + ("," if i < len(packed["runs"]) - 1 else "") for i, r in enumerate(packed["runs"])]
+    lines += [json.dumps(r) + ("," if i < len(rows) - 1 else "") for i, r in enumerate(rows)]
     return "\n".join(lines + ["]}"]) + "\n"
 
 
@@ -71,28 +77,31 @@ def unpack(packed: dict) -> list[dict]:
     return runs
 
 
-def records(sweep: str | None = None, dataset: str | None = None, path: str | Path = RECORDS) -> list[dict]:
+def records(sweep: str | None = None, dataset: str | None = None,
+            path: str | Path = RECORDS) -> list[dict]:
     """The shipped records (one dict per run), optionally of one sweep and one dataset."""
     path = Path(path)
     if not path.is_file():
         raise MissingFileError(f"{path}: the benchmark records are missing from this installation; "
                                "reinstall banet-lite or run `python benchmarks/report.py`")
     runs = unpack(json.loads(path.read_text()))
-    return [r for r in runs if (sweep is None or r["sweep"] == sweep) and (dataset is None or r["dataset"] == dataset)]
+    return [r for r in runs if (sweep is None or r["sweep"] == sweep)
+            and (dataset is None or r["dataset"] == dataset)]
 
 
 def of_variant(runs: Iterable[dict], variant: str) -> list[dict]:
     found = [r for r in runs if r["variant"] == variant]
     if not found:
-        raise ValueError(f"results.py: no run of {variant!r}; variants: {sorted({r['variant'] for r in runs})}")
+        known = sorted({r["variant"] for r in runs})
+        raise ValueError(f"results.py: no run of {variant!r}; variants: {known}")
     return found
 
 
 def compare(runs: list[dict], a: str, b: str, metric: str = "dice", key: str = "per_image",
             case: str | None = None) -> PairedResult:
-    """Variant `a` against variant `b` on the same test images, image by image (seeds averaged per image):
-    `stats.paired_test` on `metric`. `key="cases"` with `case` compares on one case of the synthetic
-    case-by-case test set."""
+    """Variant `a` against variant `b` on the same test images, image by image (seeds averaged per
+    image): `stats.paired_test` on `metric`. `key="cases"` with `case` compares on one case of the
+    synthetic case-by-case test set."""
     runs_a, runs_b = of_variant(runs, a), of_variant(runs, b)
     if case is not None:
         runs_a, runs_b = _one_case(runs_a, key, case), _one_case(runs_b, key, case)
@@ -112,22 +121,25 @@ def _one_case(runs: list[dict], key: str, case: str) -> list[dict]:
     return out
 
 
-def runs(sweep: str, dataset: str, epochs: int | None = None, all_runs: list[dict] | None = None) -> list[dict]:
-    """The runs of one sweep on one dataset that carry per-image scores (the ones a paired test can use),
-    at `epochs` when given; an error naming what exists when there are none."""
+def runs(sweep: str, dataset: str, epochs: int | None = None,
+         all_runs: list[dict] | None = None) -> list[dict]:
+    """The runs of one sweep on one dataset that carry per-image scores (the ones a paired test can
+    use), at `epochs` when given; an error naming what exists when there are none."""
     found = [r for r in (records(sweep, dataset) if all_runs is None else all_runs)
              if r["sweep"] == sweep and r["dataset"] == dataset and "per_image" in r
              and (epochs is None or r["recipe"]["epochs"] == epochs)]
     if not found:
         raise MissingFileError(f"no {sweep} runs on {dataset} with per-image scores"
-                               + (f" at {epochs} epochs" if epochs else "") + "; run benchmarks/quality.py")
+                               + (f" at {epochs} epochs" if epochs else "")
+                               + "; run benchmarks/quality.py")
     return found
 
 
-def runs_by_dataset(sweep: str, budgets: dict[str, dict[str, int]], all_runs: list[dict] | None = None
-                    ) -> dict[str, list[dict]]:
-    """{dataset: its runs} for each dataset of `budgets[sweep]` ({sweep: {dataset: epochs}}) that has runs
-    with per-image scores at its budget; datasets without any are left out (`missing` names them)."""
+def runs_by_dataset(sweep: str, budgets: dict[str, dict[str, int]],
+                    all_runs: list[dict] | None = None) -> dict[str, list[dict]]:
+    """{dataset: its runs} for each dataset of `budgets[sweep]` ({sweep: {dataset: epochs}}) with
+    runs that carry per-image scores at its budget; datasets without any are left out (`missing`
+    names them)."""
     out = {}
     for dataset, epochs in budgets.get(sweep, {}).items():
         try:
@@ -137,6 +149,7 @@ def runs_by_dataset(sweep: str, budgets: dict[str, dict[str, int]], all_runs: li
     return out
 
 
-def missing(sweep: str, budgets: dict[str, dict[str, int]], all_runs: list[dict] | None = None) -> list[str]:
+def missing(sweep: str, budgets: dict[str, dict[str, int]],
+            all_runs: list[dict] | None = None) -> list[str]:
     """The datasets of `budgets[sweep]` without runs a paired test can use."""
     return [d for d in budgets.get(sweep, {}) if d not in runs_by_dataset(sweep, budgets, all_runs)]

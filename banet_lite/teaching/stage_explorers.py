@@ -3,8 +3,9 @@
     PEEExplorer      (01)  |F' - AvgPool_k F'| for any stage, window size k, border rule and channel
     IAExplorer       (02)  both IA gates per stage, and what each task borrows from the other:
                            S = s + (1 - sig(A_s s)) * e     E = e + (1 - sig(A_e e)) * s
-    CFFExplorer      (03)  for a receiving stage i: what each other stage sends, sig(W_j S_j') * S_j',
-                           where the receiving gate 1 - sig(W_i S_i) opens, and what is added
+    CFFExplorer      (03)  for a receiving stage i: what each other stage sends,
+                           sig(W_j S_j') * S_j', where the receiving gate 1 - sig(W_i S_i) opens,
+                           and what is added
     DecoderExplorer  (04)  the side outputs of each stage, and each decoder step d4 -> d1 read out
                            by the decoder's head, up to the final mask
 
@@ -15,9 +16,11 @@ mean on the cells the outline crosses, inside the lesion and in the background (
 Gates autoscale (an untrained gate sits near 0.5 everywhere; the colorbar gives the range);
 probabilities are drawn on 0..1.
 
-    ex = bl.viz.PEEExplorer(model, images, masks)      # images (N, 3, H, W) normalised, masks (N, 1, H, W)
+    # images (N, 3, H, W) normalised, masks (N, 1, H, W)
+    ex = bl.viz.PEEExplorer(model, images, masks)
     ex.figure(stage=2, window=7, border_rule="zero_padding")
-    ex.display()                                       # the widget, and a static picture of its best view
+    # the widget, and a static picture of its best view
+    ex.display()
 """
 
 from __future__ import annotations
@@ -41,7 +44,8 @@ class _StageExplorer(ModelExplorer):
     """Shared drawing: a row of panels, the first the image with the lesion outline."""
 
     sliders = ("image",)
-    headline_panel = -1  # which of `panels` the view is about (its region profile is printed under it)
+    # which of `panels` the view is about (its region profile is printed under it)
+    headline_panel = -1
 
     def panels(self, values: dict) -> list[tuple[str, np.ndarray, dict]]:
         """The maps of one view after the image: (title, (h, w) array, imshow kwargs) each."""
@@ -54,8 +58,10 @@ class _StageExplorer(ModelExplorer):
         name, arr, _ = self.panels(values)[self.headline_panel]
         return name, arr, self.masks[values["image"], 0].float().cpu()
 
-    def _panels(self, image_index: int, maps: list[tuple[str, np.ndarray, dict]], title: str) -> Figure:
-        """maps: (title, (h, w) array, imshow kwargs) each; returns the figure, outline on every panel."""
+    def _panels(self, image_index: int, maps: list[tuple[str, np.ndarray, dict]],
+                title: str) -> Figure:
+        """maps: (title, (h, w) array, imshow kwargs) each; returns the figure, outline on every
+        panel."""
         image = _denormalize(self.images[image_index])  # (H, W, 3) uint8
         H, W = image.shape[:2]
         mask = self.masks[image_index, 0].float().cpu()  # (H, W)
@@ -66,7 +72,8 @@ class _StageExplorer(ModelExplorer):
         axes[0].set_title("image, lesion outline", fontsize=9)
         extent = (-0.5, W - 0.5, H - 0.5, -0.5)
         for ax, (name, arr, style) in zip(axes[1:], maps):
-            im = ax.imshow(arr, extent=extent, interpolation="nearest", **{"cmap": "magma", **style})
+            im = ax.imshow(arr, extent=extent, interpolation="nearest",
+                           **{"cmap": "magma", **style})
             means = region_profile(arr, mask).means
             ax.set_title(f"{name}\n{arr.shape[0]}×{arr.shape[1]} · o/i/b {means['outline']:.2f}/"
                          f"{means['interior']:.2f}/{means['background']:.2f}", fontsize=9)
@@ -86,8 +93,8 @@ class _StageExplorer(ModelExplorer):
 
 
 class PEEExplorer(_StageExplorer):
-    """01: the edge response E_k = F' - AvgPool_k F' of the reduced feature F', for any window size k
-    and either border rule (not only the two windows and the rule the model was built with)."""
+    """01: the edge response E_k = F' - AvgPool_k F' of the reduced feature F', for any window size
+    k and either border rule (not only the two windows and the rule the model was built with)."""
 
     name = "pee"
     windows = [3, 5, 7, 9, 11]
@@ -100,19 +107,24 @@ class PEEExplorer(_StageExplorer):
     def default_view(self) -> dict:
         return {"stage": 2, "window": 5, "border_rule": "exclude_padding"}
 
-    def edge_response(self, image_index: int, stage: int, window: int, border_rule: str) -> tuple[Tensor, Tensor]:
+    def edge_response(self, image_index: int, stage: int, window: int,
+                      border_rule: str) -> tuple[Tensor, Tensor]:
         """F' and |E_k| for one image and stage, each (R, h, w)."""
         f = self._maps(image_index, "reduced")[stage - 1][0]  # (R, h, w)
-        return f, pyramid_edges(f[None], (window,), border_rule)[0][0].abs()  # PEE's own E_k, any window
+        # PEE's own E_k, any window
+        return f, pyramid_edges(f[None], (window,), border_rule)[0][0].abs()
 
     def panels(self, values: dict) -> list[tuple[str, np.ndarray, dict]]:
-        i, stage, k, rule, how = (values[n] for n in ("image", "stage", "window", "border_rule", "channel"))
+        i, stage, k, rule, how = (values[n]
+                                  for n in ("image", "stage", "window", "border_rule", "channel"))
         f, e = self.edge_response(i, stage, k, rule)
         avg = local_average(f[None], k, rule)[0]
         which = f"channel {how}" if isinstance(how, int) else f"{how} over channels"
-        f_how = how if isinstance(how, int) else "mean"  # F' and its average are signed: mean, or the channel
+        # F' and its average are signed: mean, or the channel
+        f_how = how if isinstance(how, int) else "mean"
         maps = [
-            (f"F' (stage {stage}, {which if isinstance(how, int) else 'mean'})", reduce_channels(f, f_how),
+            (f"F' (stage {stage}, {which if isinstance(how, int) else 'mean'})",
+             reduce_channels(f, f_how),
              {"cmap": "viridis"}),
             (f"AvgPool_{k} F'", reduce_channels(avg, f_how), {"cmap": "viridis"}),
             (f"|E_{k}| = |F' - AvgPool_{k} F'|", reduce_channels(e, how), {}),
@@ -120,41 +132,49 @@ class PEEExplorer(_StageExplorer):
         return maps
 
     def caption(self, values: dict) -> str:
-        return (f"PEE · image {values['image']} · stage {values['stage']} · window {values['window']} · "
-                f"{values['border_rule']} · {values['channel']}")
+        return (f"PEE · image {values['image']} · stage {values['stage']} · "
+                f"window {values['window']} · {values['border_rule']} · {values['channel']}")
 
 
 class IAExplorer(_StageExplorer):
-    """02: interactive attention. Direction "edge -> seg": the seg branch borrows (1 - sig(A_s s)) * e
-    from the edge branch; "seg -> edge": the edge branch borrows (1 - sig(A_e e)) * s."""
+    """02: interactive attention. Direction "edge -> seg": the seg branch borrows
+    (1 - sig(A_s s)) * e from the edge branch; "seg -> edge": the edge branch borrows
+    (1 - sig(A_e e)) * s."""
 
     name = "ia"
     # direction -> (the lending branch, the gate, what crosses over, the receiving task after IA)
-    DIRECTIONS = {"edge -> seg": ("edge_branch", "ia_edge_to_seg", "ia_borrowed_by_seg", "seg_features"),
-                  "seg -> edge": ("seg_branch", "ia_seg_to_edge", "ia_borrowed_by_edge", "edge_features")}
+    DIRECTIONS = {"edge -> seg": ("edge_branch", "ia_edge_to_seg", "ia_borrowed_by_seg",
+                                  "seg_features"),
+                  "seg -> edge": ("seg_branch", "ia_seg_to_edge", "ia_borrowed_by_edge",
+                                  "edge_features")}
 
     def control_options(self) -> dict[str, list]:
-        have = [d for d, (_, gate, _, _) in self.DIRECTIONS.items() if (self._output(0).maps or {}).get(gate)]
+        have = [d for d, (_, gate, _, _) in self.DIRECTIONS.items()
+                if (self._output(0).maps or {}).get(gate)]
         if not have:
             self._maps(0, "ia_edge_to_seg")  # raises: the model has no IA (use_ia=False)
         return {"image": list(range(len(self))), "stage": self._stages(), "direction": have,
                 "reduction": REDUCTIONS}
 
     def default_view(self) -> dict:
-        return {"stage": 1}  # the finest stage: at 1/8 a small model's gates mostly follow the image frame
+        # the finest stage: at 1/8 a small model's gates mostly follow the image frame
+        return {"stage": 1}
 
     headline_panel = 2  # what crosses over
 
     def panels(self, values: dict) -> list[tuple[str, np.ndarray, dict]]:
         i, stage, direction, how = (values[n] for n in ("image", "stage", "direction", "reduction"))
-        src, gate, borrowed, after = (self._maps(i, name)[stage - 1][0] for name in self.DIRECTIONS[direction])
+        src, gate, borrowed, after = (self._maps(i, name)[stage - 1][0]
+                                      for name in self.DIRECTIONS[direction])
         # each (R, h, w): e or s before IA, the gate in (0, 1), gate * (e or s), S or E after IA
         a, b = direction.split(" -> ")
         maps = [
-            (f"{a} branch (lends), |.| {how}", reduce_channels(src.abs(), how), {"cmap": "viridis"}),
+            (f"{a} branch (lends), |.| {how}", reduce_channels(src.abs(), how),
+             {"cmap": "viridis"}),
             (f"gate 1 - sig(A·{b[0]}), {how}", reduce_channels(gate, how), {"cmap": "cividis"}),
             (f"borrowed |gate · {a[0]}|, {how}", reduce_channels(borrowed.abs(), how), {}),
-            (f"{b} branch after IA, |.| {how}", reduce_channels(after.abs(), how), {"cmap": "viridis"}),
+            (f"{b} branch after IA, |.| {how}", reduce_channels(after.abs(), how),
+             {"cmap": "viridis"}),
         ]
         return maps
 
@@ -172,21 +192,24 @@ class CFFExplorer(_StageExplorer):
     def __init__(self, model, images, masks, device: str = "cpu"):
         super().__init__(model, images, masks, device)
         if getattr(self.model, "cff", None) is None:
-            raise ValueError("viz.py: CFFExplorer needs a model with CFF; this one was built with use_cff=False")
+            raise ValueError("viz.py: CFFExplorer needs a model with CFF; this one was "
+                             "built with use_cff=False")
 
     def control_options(self) -> dict[str, list]:
-        return {"image": list(range(len(self))), "receiver": self._stages(), "reduction": REDUCTIONS}
+        return {"image": list(range(len(self))), "receiver": self._stages(),
+                "reduction": REDUCTIONS}
 
     def default_view(self) -> dict:
         return {"receiver": 1}  # stage 1, the finest, receives from three coarser stages
 
     def messages(self, image_index: int, receiver: int) -> tuple[dict[int, Tensor], Tensor, Tensor]:
-        """{j: sig(W_j S_j') S_j'} for each sender j, the receiving gate, and gate * their sum; (R, h, w),
-        as the model's CFF computed them (return_maps)."""
+        """{j: sig(W_j S_j') S_j'} for each sender j, the receiving gate, and gate * their sum;
+        (R, h, w), as the model's CFF computed them (return_maps)."""
         i = receiver - 1
         sent = self._maps(image_index, "cff_sent")[i][0]  # (3, R, h, w): the senders in stage order
         senders = [j + 1 for j in range(len(self._maps(image_index, "cff_gate"))) if j != i]
-        gate, added = self._maps(image_index, "cff_gate")[i][0], self._maps(image_index, "cff_added")[i][0]
+        gate, added = (self._maps(image_index, "cff_gate")[i][0],
+                       self._maps(image_index, "cff_added")[i][0])
         return dict(zip(senders, sent)), gate, added
 
     def panels(self, values: dict) -> list[tuple[str, np.ndarray, dict]]:
@@ -199,7 +222,8 @@ class CFFExplorer(_StageExplorer):
         return maps
 
     def caption(self, values: dict) -> str:
-        return f"CFF · image {values['image']} · into stage {values['receiver']} · {values['reduction']} over channels"
+        return (f"CFF · image {values['image']} · into stage {values['receiver']} · "
+                f"{values['reduction']} over channels")
 
 
 class DecoderExplorer(_StageExplorer):
@@ -227,9 +251,10 @@ class DecoderExplorer(_StageExplorer):
         prob = {"cmap": "viridis", "vmin": 0, "vmax": 1}
         if step.startswith("side"):
             k = int(step.split()[1])
-            maps = [(f"side mask {k}", foreground_probability(out.side_masks[k - 1].float().cpu())[0].numpy(), prob),
-                    (f"side boundary {k}", foreground_probability(out.side_edges[k - 1].float().cpu())[0].numpy(),
-                     prob)]
+            maps = [(f"side mask {k}",
+                     foreground_probability(out.side_masks[k - 1].float().cpu())[0].numpy(), prob),
+                    (f"side boundary {k}",
+                     foreground_probability(out.side_edges[k - 1].float().cpu())[0].numpy(), prob)]
         else:
             k = int(step[1])
             d = self._maps(i, "decoder_steps")[4 - k]  # (1, R, h, w)

@@ -5,7 +5,8 @@
     explorer.py   the shared explorer component (Explorer, ModelExplorer)
     regions.py    where a map is strong: its mean on the outline, interior, background and frame
     map_explorer.py  the map explorer of notebook 06
-    stage_explorers.py  one explorer per idea: PEE (01), IA (02), CFF (03), side outputs and decoder (04)
+    stage_explorers.py  one explorer per idea: PEE (01), IA (02), CFF (03), side outputs and
+                        decoder (04)
 
 Every plotting function returns a matplotlib `Figure` and never calls `plt.show()`.
 """
@@ -28,9 +29,10 @@ from .regions import EDGE_MARGIN, RegionProfile, region_profile
 from .stage_explorers import CFFExplorer, DecoderExplorer, IAExplorer, PEEExplorer
 
 __all__ = [
-    "CFFExplorer", "DecoderExplorer", "Explorer", "GT_COLOUR", "IAExplorer", "IMAGENET_MEAN", "IMAGENET_STD",
-    "MAP_CHOICES", "PEEExplorer", "PRED_COLOUR", "MapChoice", "MapExplorer", "ModelExplorer", "EDGE_MARGIN",
-    "RegionProfile", "region_profile", "figure_to_png", "foreground_probability", "lesion_channel", "overlay",
-    "plot_history", "plot_metric_distribution", "reduce_channels", "save_figure", "show_batch", "show_map",
+    "CFFExplorer", "DecoderExplorer", "Explorer", "GT_COLOUR", "IAExplorer", "IMAGENET_MEAN",
+    "IMAGENET_STD", "MAP_CHOICES", "PEEExplorer", "PRED_COLOUR", "MapChoice", "MapExplorer",
+    "ModelExplorer", "EDGE_MARGIN", "RegionProfile", "region_profile", "figure_to_png",
+    "foreground_probability", "lesion_channel", "overlay", "plot_history",
+    "plot_metric_distribution", "reduce_channels", "save_figure", "show_batch", "show_map",
     "show_segmentation",
 ]

@@ -1,13 +1,14 @@
-"""Copies of a run's files in a second folder (`copy_to`): write locally, keep a copy on Google Drive.
+"""Copies of a run's files in a second folder (`copy_to`): write locally, keep a copy on Google
+Drive.
 
-On Colab the runtime's disk is fast and lost with the runtime; a mounted Drive folder survives it but
-is slow to write. The recipe: `out` on the local disk, `copy_to` on Drive. Each time `fit` writes
-last.pt (every `checkpoint_every` epochs and when the run stops) it hands the run's files to
+On Colab the runtime's disk is fast and lost with the runtime; a mounted Drive folder survives it
+but is slow to write. The recipe: `out` on the local disk, `copy_to` on Drive. Each time `fit`
+writes last.pt (every `checkpoint_every` epochs and when the run stops) it hands the run's files to
 `RunCopies`, which copies those that changed since their last copy (last.pt, best.pt, history.csv)
-into `copy_to`, each atomically (`.<name>.<pid>.tmp` next to it, fsynced, then renamed: a reader, or a
-runtime that dies mid-copy, finds the old copy or the new one). The copying runs in a thread beside
-the training, one batch of copies at a time: the next batch waits for the one before, and the run's end
-waits for the last. To continue after a disconnect, resume from the copy:
+into `copy_to`, each atomically (`.<name>.<pid>.tmp` next to it, fsynced, then renamed: a reader, or
+a runtime that dies mid-copy, finds the old copy or the new one). The copying runs in a thread
+beside the training, one batch of copies at a time: the next batch waits for the one before, and
+the run's end waits for the last. To continue after a disconnect, resume from the copy:
 `resume=".../copy_to/last.pt"` (with `out` on the local disk again).
 """
 
@@ -48,7 +49,8 @@ class RunCopies:
     def __init__(self, out: str | os.PathLike, copy_to: str | os.PathLike | None, names=RUN_FILES):
         self.out, self.names = Path(out), tuple(names)
         self.copy_to = Path(copy_to) if copy_to else None
-        self._copied: dict[str, tuple[int, int]] = {}  # name -> (size, mtime_ns) of the source last copied
+        # name -> (size, mtime_ns) of the source last copied
+        self._copied: dict[str, tuple[int, int]] = {}
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
 
@@ -57,15 +59,18 @@ class RunCopies:
             try:
                 self.copy_to.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
-                raise ConfigError(f"copy_to={str(self.copy_to)!r}: cannot create the folder ({exc})") from exc
+                raise ConfigError(f"copy_to={str(self.copy_to)!r}: "
+                                  f"cannot create the folder ({exc})") from exc
         return self
 
     def submit(self) -> None:
-        """Copy, in the background, every run file that changed since its last copy (after the copy before)."""
+        """Copy, in the background, every run file that changed since its last copy
+        (after the copy before)."""
         if self.copy_to is None:
             return
         self.wait()
-        self._thread = threading.Thread(target=self._copy_changed, name="banet-copy-to", daemon=True)
+        self._thread = threading.Thread(target=self._copy_changed, name="banet-copy-to",
+                                        daemon=True)
         self._thread.start()
 
     def wait(self) -> None:
@@ -89,8 +94,8 @@ class RunCopies:
                 try:
                     copy_file(src, dst)
                 except OSError as exc:
-                    raise CopyError(f"{dst}: could not copy {name} there ({exc}); the run's own files in "
-                                    f"{self.out} are whole") from exc
+                    raise CopyError(f"{dst}: could not copy {name} there ({exc}); the run's own "
+                                    f"files in {self.out} are whole") from exc
                 self._copied[name] = (stat.st_size, stat.st_mtime_ns)
         except BaseException as exc:  # raised by wait(), in the training's thread
             self._error = exc

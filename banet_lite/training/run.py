@@ -1,8 +1,9 @@
-"""A training run's set-up: devices and processes, data, the model (and its backbone weights), the optimizer,
-the schedule and the precision, the resumed state; all of it held in one `Run`, which train.py's epochs
-advance.
+"""A training run's set-up: devices and processes, data, the model (and its backbone weights),
+the optimizer, the schedule and the precision, the resumed state; all of it held in one `Run`, which
+train.py's epochs advance.
 
-    setup(cfg) -> Run     cfg: a resolved TrainConfig (TrainConfig.resolved(): the preset's defaults in place)
+    setup(cfg) -> Run     cfg: a resolved TrainConfig (TrainConfig.resolved(): the preset's defaults
+                          in place)
 """
 
 from __future__ import annotations
@@ -28,24 +29,29 @@ from .precision import SkippedSteps, amp_settings
 from .schedule import PolySchedule, steps_per_epoch
 
 CPU_FAST_PATH_PRESETS = ("paper",)  # use_cpu_fast_path: where it measured faster
-# the fast path needs torch 2.4+: fused Adam on CPU and torch.get_autocast_dtype arrived together there
+# the fast path needs torch 2.4+: fused Adam on CPU and torch.get_autocast_dtype arrived
+# together there
 TORCH_HAS_CPU_FAST_PATH = hasattr(torch, "get_autocast_dtype")
 
 
 # ------------------------------------------------------------------------- data
 def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset]:
-    """(train, validation) datasets; the whole folder is checked (data/checks.py) before anything trains."""
+    """(train, validation) datasets; the whole folder is checked (data/checks.py) before anything
+    trains."""
     if cfg.data_dir or cfg.dataset:
-        splits = bdata.load_splits(bdata.resolve_data(cfg.dataset, cfg.data_dir), cfg.seed, cfg.val_fraction,
-                                   foreground=cfg.foreground)
-        train = bdata.FolderDataset(splits["train"], cfg.img_size, augment=cfg.augment, seed=cfg.seed,
-                                    aug_strength=cfg.aug_strength, foreground=cfg.foreground)
-        val = bdata.FolderDataset(splits["val"], cfg.img_size, augment=False, seed=cfg.seed, foreground=cfg.foreground)
+        splits = bdata.load_splits(bdata.resolve_data(cfg.dataset, cfg.data_dir), cfg.seed,
+                                   cfg.val_fraction, foreground=cfg.foreground)
+        train = bdata.FolderDataset(splits["train"], cfg.img_size, augment=cfg.augment,
+                                    seed=cfg.seed, aug_strength=cfg.aug_strength,
+                                    foreground=cfg.foreground)
+        val = bdata.FolderDataset(splits["val"], cfg.img_size, augment=False, seed=cfg.seed,
+                                  foreground=cfg.foreground)
         return train, val
     n_val = max(4, cfg.synthetic_train // 4)
     train = bdata.SyntheticLesions(cfg.synthetic_train, cfg.img_size, seed=cfg.seed,
                                    difficulty=cfg.synthetic_difficulty, augment=cfg.augment)
-    val = bdata.SyntheticLesions(n_val, cfg.img_size, seed=cfg.seed + 1_000, difficulty=cfg.synthetic_difficulty)
+    val = bdata.SyntheticLesions(n_val, cfg.img_size, seed=cfg.seed + 1_000,
+                                 difficulty=cfg.synthetic_difficulty)
     return train, val
 
 
@@ -107,12 +113,14 @@ def _load_backbone_weights(model: nn.Module, cfg: TrainConfig, main: bool, world
 
 
 def setup(cfg: TrainConfig) -> Run:
-    """Devices, processes, data, model, optimizer, schedule and precision; the resumed state if asked."""
+    """Devices, processes, data, model, optimizer, schedule and precision; the resumed state if
+    asked."""
     device = resolve_device(cfg.device)
     cfg = replace(cfg, workers=resolve_workers(cfg.workers, device.type))  # None (auto) -> a number
     rank, world = distributed_setup(device, cfg.ddp_timeout_min)
     if device.type == "cuda" and world > 1:
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))  # set by distributed_setup
+        # set by distributed_setup
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
     main, out = rank == 0, Path(cfg.out)
     if main:
         out.mkdir(parents=True, exist_ok=True)
@@ -123,7 +131,8 @@ def setup(cfg: TrainConfig) -> Run:
         barrier(world)
 
     train_set, val_set = build_datasets(cfg)
-    sampler = DistributedSampler(train_set, world, rank, shuffle=True, seed=cfg.seed) if world > 1 else None
+    sampler = (DistributedSampler(train_set, world, rank, shuffle=True, seed=cfg.seed) if world > 1
+               else None)
     model = build_model(cfg.preset, num_classes=cfg.num_classes, **cfg.model_overrides)
     if cfg.pretrained and not cfg.resume:  # a resumed run takes every weight from its checkpoint
         _load_backbone_weights(model, cfg, main, world)
@@ -132,45 +141,53 @@ def setup(cfg: TrainConfig) -> Run:
 
     steps, drop_last = steps_per_epoch(len(train_set), cfg.batch_size, world)
     # fused on CUDA: no host read per step (optimizer.py)
-    optimizer = adam(model.parameters(), cfg.lr, cfg.weight_decay, device.type, use_cpu_fast_path(device.type, cfg))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, PolySchedule(steps, cfg.epochs, cfg.poly_power))
+    optimizer = adam(model.parameters(), cfg.lr, cfg.weight_decay, device.type,
+                     use_cpu_fast_path(device.type, cfg))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer,
+                                                  PolySchedule(steps, cfg.epochs, cfg.poly_power))
     capability = torch.cuda.get_device_capability(device) if device.type == "cuda" else None
     amp_dtype, use_scaler = amp_settings(device.type, cfg.amp, capability, preset=cfg.preset)
     use_amp = amp_dtype is not None
     scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
     if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick the fastest kernels
+        # fixed input size: let cuDNN pick the fastest kernels
+        torch.backends.cudnn.benchmark = True
         if main:
-            precision = f"{str(amp_dtype).removeprefix('torch.')} autocast" if use_amp else "float32"
+            precision = (f"{str(amp_dtype).removeprefix('torch.')} autocast" if use_amp
+                         else "float32")
             print(f"device: {torch.cuda.get_device_name(device)} (compute capability "
-                  f"{capability[0]}.{capability[1]}), {precision}{' with a GradScaler' if use_scaler else ''}")
+                  f"{capability[0]}.{capability[1]}), "
+                  f"{precision}{' with a GradScaler' if use_scaler else ''}")
     elif use_amp and main and cfg.progress:  # CPU with native bfloat16 (amp_settings)
         print("device: CPU with native bfloat16, bfloat16 autocast (amp=False for float32)")
-    loss_fn = joint_loss_for(model, side_weights=cfg.side_weight, edge_pos_weight=cfg.edge_pos_weight,
-                             edge_weight=cfg.edge_weight)
+    loss_fn = joint_loss_for(model, side_weights=cfg.side_weight,
+                             edge_pos_weight=cfg.edge_pos_weight, edge_weight=cfg.edge_weight)
 
-    run = Run(cfg, device, rank, world, out, model, model, train_set, val_set, sampler, optimizer, scheduler,
-              scaler, loss_fn, amp_dtype, memory_format, drop_last, history=[],
+    run = Run(cfg, device, rank, world, out, model, model, train_set, val_set, sampler, optimizer,
+              scheduler, scaler, loss_fn, amp_dtype, memory_format, drop_last, history=[],
               skips=SkippedSteps(device) if use_scaler else None)
     if cfg.resume:
         resume(run, cfg.resume)
-    # SyncBatchNorm, DDP, then torch.compile (distributed.py). An ablation can leave modules out of the
-    # forward pass (no IA and no deep supervision: the edge branch); DDP must then look for parameters
-    # without gradients, which costs a pass per step.
-    run.train_model = training_module(model, device, world, cfg.sync_bn, cfg.compile,
-                                      find_unused_parameters=any(v is False for v in cfg.model_overrides.values()))
+    # SyncBatchNorm, DDP, then torch.compile (distributed.py). An ablation can leave modules out
+    # of the forward pass (no IA and no deep supervision: the edge branch); DDP must then look for
+    # parameters without gradients, which costs a pass per step.
+    run.train_model = training_module(
+        model, device, world, cfg.sync_bn, cfg.compile,
+        find_unused_parameters=any(v is False for v in cfg.model_overrides.values()))
     if cfg.workers > 0 and hasattr(train_set, "preload"):
-        # Each epoch's DataLoader starts fresh worker processes, and a cache filled inside a worker dies
-        # with it: decode everything once here (in parallel), so that every worker starts with it.
+        # Each epoch's DataLoader starts fresh worker processes, and a cache filled inside a worker
+        # dies with it: decode everything once here (in parallel), so that every worker starts with
+        # it.
         train_set.preload(progress=main and cfg.progress, workers=cfg.workers)
     return run
 
 
 def use_cpu_fast_path(device_type: str, cfg: TrainConfig) -> bool:
-    """Whether this run takes the CPU fast path: wide convolutions' weight gradients as matrix products
-    (weight_grad.py) and Adam's fused kernel, the same functions summed in another order (float rounding, as
-    between two CPUs; tests/test_weight_grad.py). Only on a CPU, only for `paper`, the one preset where it
-    measured faster (`lite` within noise; `tiny` has no wide convolution: both keep their numerics bit for
-    bit), not under torch.compile (it traces the plain convolution), and not on torch < 2.4 (no fused CPU Adam)."""
+    """Whether this run takes the CPU fast path: wide convolutions' weight gradients as matrix
+    products (weight_grad.py) and Adam's fused kernel, the same functions summed in another order
+    (float rounding, as between two CPUs; tests/test_weight_grad.py). Only on a CPU, only for
+    `paper`, the one preset where it measured faster (`lite` within noise; `tiny` has no wide
+    convolution: both keep their numerics bit for bit), not under torch.compile (it traces the plain
+    convolution), and not on torch < 2.4 (no fused CPU Adam)."""
     return (cfg.cpu_fast_path and device_type == "cpu" and cfg.preset in CPU_FAST_PATH_PRESETS
             and not cfg.compile and TORCH_HAS_CPU_FAST_PATH)

@@ -24,8 +24,8 @@ Same function: the forward pass and the input gradient are the very same oneDNN 
 nn.Conv2d's (bit-identical); only the weight gradient is summed in another order (float rounding,
 about 1e-6 relative in float32). `fit` uses it when training the paper preset on CPU
 (`train.use_cpu_fast_path`, `TrainConfig.cpu_fast_path`), for the stride-1 convolutions with at
-least `MIN_IN_CHANNELS` input channels. The notebooks' `tiny` preset has none: its runs are untouched.
-Needs torch 2.4+ (`torch.get_autocast_dtype`).
+least `MIN_IN_CHANNELS` input channels. The notebooks' `tiny` preset has none: its runs are
+untouched. Needs torch 2.4+ (`torch.get_autocast_dtype`).
 """
 
 from __future__ import annotations
@@ -49,15 +49,16 @@ def _valid(offset: int, out_size: int, in_size: int) -> tuple[int, int]:
 
 def gemm_weight_grad(x: torch.Tensor, grad_out: torch.Tensor, kernel_size: tuple[int, int],
                      dilation: tuple[int, int], padding: tuple[int, int]) -> torch.Tensor:
-    """dL/dW of a stride-1 convolution from its input x (B, C_in, H, W) and output gradient (B, C_out, H', W')."""
+    """dL/dW of a stride-1 convolution from its input x (B, C_in, H, W) and output gradient
+    (B, C_out, H', W')."""
     (kh, kw), (d_h, d_w), (p_h, p_w) = kernel_size, dilation, padding
     c_out, c_in = grad_out.shape[1], x.shape[1]
     (H, W), (H_out, W_out) = x.shape[2:], grad_out.shape[2:]
     expected = (H + 2 * p_h - d_h * (kh - 1), W + 2 * p_w - d_w * (kw - 1))  # stride 1
     if (H_out, W_out) != expected:
-        raise ValueError(f"gemm_weight_grad: grad_out is {H_out}x{W_out}, but a stride-1 {kh}x{kw} convolution "
-                         f"(dilation {d_h, d_w}, padding {p_h, p_w}) of a {H}x{W} input gives "
-                         f"{expected[0]}x{expected[1]}")
+        raise ValueError(f"gemm_weight_grad: grad_out is {H_out}x{W_out}, but a stride-1 {kh}x{kw} "
+                         f"convolution (dilation {d_h, d_w}, padding {p_h, p_w}) of a {H}x{W} "
+                         f"input gives {expected[0]}x{expected[1]}")
     x_rows = x.permute(0, 2, 3, 1)  # (B, H, W, C_in): a view when x is channels_last
     g_rows = grad_out.permute(0, 2, 3, 1)  # (B, H', W', C_out)
     dw = x.new_zeros(c_out, kh, kw, c_in)  # channels_last layout, as the model's weights
@@ -69,8 +70,10 @@ def gemm_weight_grad(x: torch.Tensor, grad_out: torch.Tensor, kernel_size: tuple
             j0, j1 = _valid(dx, W_out, W)
             if i0 >= i1 or j0 >= j1:
                 continue  # every partner of this tap is padding: its gradient is zero
-            g = g_rows[:, i0:i1, j0:j1].reshape(-1, c_out)  # (N, C_out), the N pixels with a partner
-            xs = x_rows[:, i0 + dy:i1 + dy, j0 + dx:j1 + dx].reshape(-1, c_in)  # (N, C_in), the partners
+            # (N, C_out), the N pixels with a partner
+            g = g_rows[:, i0:i1, j0:j1].reshape(-1, c_out)
+            # (N, C_in), the partners
+            xs = x_rows[:, i0 + dy:i1 + dy, j0 + dx:j1 + dx].reshape(-1, c_in)
             dw[:, ky, kx] = g.t() @ xs  # (C_out, C_in): the sum over b, i, j above
     return dw.permute(0, 3, 1, 2)  # (C_out, C_in, kh, kw)
 
@@ -90,8 +93,8 @@ class _ConvGemmWeightGrad(torch.autograd.Function):
         grad_x = grad_w = grad_b = None
         if ctx.needs_input_grad[0]:  # the same call autograd makes for nn.Conv2d, input half only
             grad_x = torch.ops.aten.convolution_backward(
-                grad_out, x, weight, None, [1, 1], list(ctx.padding), list(ctx.dilation), False, [0, 0], 1,
-                [True, False, False])[0]
+                grad_out, x, weight, None, [1, 1], list(ctx.padding), list(ctx.dilation), False,
+                [0, 0], 1, [True, False, False])[0]
         if ctx.needs_input_grad[1]:
             grad_w = gemm_weight_grad(x, grad_out, weight.shape[2:], ctx.dilation, ctx.padding)
         if ctx.has_bias and ctx.needs_input_grad[2]:
@@ -114,21 +117,24 @@ def _forward(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
 
 
 def eligible(module: nn.Module, min_in_channels: int = MIN_IN_CHANNELS) -> bool:
-    """A plain stride-1 convolution (zero padding, no groups) with at least `min_in_channels` inputs."""
+    """A plain stride-1 convolution (zero padding, no groups) with at least `min_in_channels`
+    inputs."""
     return (type(module) is nn.Conv2d and module.stride == (1, 1) and module.groups == 1
             and module.padding_mode == "zeros" and isinstance(module.padding, tuple)
             and module.in_channels >= min_in_channels)
 
 
 @contextmanager
-def gemm_weight_grads(model: nn.Module, enabled: bool = True, min_in_channels: int = MIN_IN_CHANNELS):
+def gemm_weight_grads(model: nn.Module, enabled: bool = True,
+                      min_in_channels: int = MIN_IN_CHANNELS):
     """Within the block, the model's eligible convolutions compute their weight gradient as matrix
-    products; afterwards they are plain nn.Conv2d again. Yields how many convolutions it switched. Blocks
-    nest: an inner block leaves the convolutions an outer block switched to the outer one."""
-    convs = [m for m in model.modules() if eligible(m, min_in_channels) and "forward" not in m.__dict__] \
-        if enabled else []
+    products; afterwards they are plain nn.Conv2d again. Yields how many convolutions it switched.
+    Blocks nest: an inner block leaves the convolutions an outer block switched to the outer one."""
+    convs = [m for m in model.modules()
+             if eligible(m, min_in_channels) and "forward" not in m.__dict__] if enabled else []
     for conv in convs:
-        conv.forward = types.MethodType(_forward, conv)  # this instance only; the class is untouched
+        # this instance only; the class is untouched
+        conv.forward = types.MethodType(_forward, conv)
     try:
         yield len(convs)
     finally:
