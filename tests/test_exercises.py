@@ -102,7 +102,7 @@ def test_inputs_are_described_by_dtype_shape_and_value():
     assert describe(np.zeros((32, 32), bool)) == "bool array (32, 32) all False"
     assert describe([torch.zeros(1, 3, 16, 16)] + [torch.randn(1, 3, 8, 8)] * 3) == (
         "[float32 tensor (1, 3, 16, 16) all zeros, 3 x float32 tensor (1, 3, 8, 8)]")
-    assert describe(bl.get_config("tiny")) == "get_config('tiny')"
+    assert describe(bl.make_config("tiny")) == "make_config('tiny')"
     assert describe((5, 7)) == "(5, 7)" and describe("zero_padding") == "'zero_padding'" and describe(None) == "None"
 
 

@@ -63,7 +63,7 @@ def test_lite_at_odd_size_and_output_stride_16():
 
 
 def test_return_maps_gives_every_map_per_stage_in_range():
-    cfg = bl.get_config("tiny")
+    cfg = bl.make_config("tiny")
     model = bl.build_model("tiny").eval()
     with torch.no_grad():
         out = model(torch.randn(1, 3, 96, 96), return_maps=True)
@@ -117,7 +117,7 @@ def test_unknown_preset_and_field_are_named_in_the_error():
 
 
 def test_config_round_trips_through_plain_dict():
-    cfg = bl.get_config("lite", num_classes=1)
+    cfg = bl.make_config("lite", num_classes=1)
     again = bl.BANetConfig.from_dict(cfg.to_dict())
     assert again == cfg
     assert bl.build_model(cfg).config == cfg

@@ -35,8 +35,8 @@ def test_border_rule_decides_whether_a_constant_map_has_a_frame_edge():
     # the module follows its border rule; the paper preset takes the reference's, the others not
     reference = torch.nn.AvgPool2d(5, stride=1, padding=2)  # the reference code's pooling, defaults kept
     torch.testing.assert_close(pyramid_edges(f, (5,), "zero_padding")[0], f - reference(f))
-    assert bl.get_config("paper").border_rule == "zero_padding"
-    assert bl.get_config("lite").border_rule == bl.get_config("tiny").border_rule == "exclude_padding"
+    assert bl.make_config("paper").border_rule == "zero_padding"
+    assert bl.make_config("lite").border_rule == bl.make_config("tiny").border_rule == "exclude_padding"
     assert bl.build_model("paper").pee[0].border_rule == "zero_padding"
 
 

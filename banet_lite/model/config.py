@@ -26,7 +26,7 @@ default for real data; `tiny` trains in seconds for tests.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 
 from ..errors import ConfigError
 
@@ -120,15 +120,3 @@ def min_img_size(network) -> int:
     from .unet import UNetConfig
 
     return 2 ** network.depth if isinstance(network, UNetConfig) else 1
-
-
-def get_config(preset: str = "paper", **overrides) -> BANetConfig:
-    """The named preset with `overrides` applied (e.g. num_classes=1, use_aspp=False)."""
-    if preset not in PRESETS:
-        raise ConfigError(f"preset={preset!r}: unknown; choose one of {sorted(PRESETS)}")
-    known = set(BANetConfig.__dataclass_fields__)
-    bad = sorted(set(overrides) - known)
-    if bad:
-        raise ConfigError(f"unknown config field(s) {bad}; known fields: {sorted(known)}")
-    return replace(PRESETS[preset], **overrides)
-

@@ -12,7 +12,7 @@ with.
 
 A preset name picks its family; the family knows its config class, how to build the network from a
 config, and whether it has a ResNet backbone for pretrained weights. The U-Net baseline is one
-entry, not a special case in every function. (`get_config` in config.py is BA-Net's presets alone.)
+entry, not a special case in every function.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from torch import nn
 from ..errors import ConfigError
 from .backbone import IMAGENET_URLS, load_pretrained_backbone
 from .banet import BANet
-from .config import PRESETS, BANetConfig, get_config
+from .config import PRESETS, BANetConfig
 from .unet import UNet, UNetConfig
 
 
@@ -41,8 +41,7 @@ class Family:
 
 FAMILIES = (
     Family("BA-Net", BANetConfig, PRESETS, BANet, has_backbone=True),
-    Family("U-Net baseline", UNetConfig, {"unet": UNetConfig()}, UNet.from_config,
-           has_backbone=False),
+    Family("U-Net baseline", UNetConfig, {"unet": UNetConfig()}, UNet, has_backbone=False),
 )
 
 
@@ -60,8 +59,6 @@ def make_config(name: str | object = "paper", **overrides):
     """The config of a preset name (or a config object) with `overrides` applied; unknown options
     fail."""
     family = family_of(name)
-    if family.config_class is BANetConfig and isinstance(name, str):
-        return get_config(name, **overrides)
     known = [f.name for f in fields(family.config_class) if f.name != "preset"]
     bad = sorted(set(overrides) - set(known))
     if bad:

@@ -47,19 +47,20 @@ class DoubleConv(nn.Sequential):
 
 
 class UNet(nn.Module):
-    def __init__(self, num_classes: int = 2, base_width: int = 20, in_channels: int = 3,
-                 depth: int = 4):
+    """Built from its config, as BANet is (`build_model("unet", base_width=16)` makes both)."""
+
+    def __init__(self, config: UNetConfig):
         super().__init__()
-        widths = [base_width * 2**i for i in range(depth + 1)]  # w, 2w, 4w, 8w, 16w
-        self.num_classes = num_classes
-        # what a checkpoint rebuilds it from
-        self.config = UNetConfig(num_classes, base_width, in_channels, depth)
+        cfg = self.config = config  # what a checkpoint rebuilds it from
+        w, depth = cfg.base_width, cfg.depth
+        widths = [w * 2**i for i in range(depth + 1)]  # w, 2w, 4w, 8w, 16w
+        self.num_classes = cfg.num_classes
         self.down = nn.ModuleList(DoubleConv(c_in, c)
-                                  for c_in, c in zip([in_channels] + widths[:-1], widths))
+                                  for c_in, c in zip([cfg.in_channels] + widths[:-1], widths))
         self.pool = nn.MaxPool2d(2)
         self.up = nn.ModuleList(DoubleConv(widths[i] + widths[i + 1], widths[i])
                                 for i in reversed(range(depth)))
-        self.head = conv1x1(widths[0], num_classes, bias=True)
+        self.head = conv1x1(widths[0], cfg.num_classes, bias=True)
 
     def forward(self, x: Tensor, return_maps: bool = False) -> SegmentationOutput:
         skips = []
@@ -72,7 +73,3 @@ class UNet(nn.Module):
             # upsample to the skip's size, fuse
             x = block(torch.cat([skip, resize_to(x, skip)], dim=1))
         return SegmentationOutput(self.head(x), maps={} if return_maps else None)  # (B, K, H, W)
-
-    @classmethod
-    def from_config(cls, config: UNetConfig) -> UNet:
-        return cls(config.num_classes, config.base_width, config.in_channels, config.depth)

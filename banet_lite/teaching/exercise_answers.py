@@ -21,14 +21,13 @@ from torch import Tensor, nn
 from ..model import losses
 from ..model.banet import BANet
 from ..model.cff import CrossFeatureFusion
-from ..model.config import get_config
 from ..model.layers import SeparableConv
 from ..model.losses import JointLoss
 from ..model.mtl import InteractiveAttention, MiniMTL
 from ..model.output import SegmentationOutput
 from ..model.pee import PyramidEdgeExtraction, pyramid_edges
 from ..model.reference import pee_squeeze_from_reference
-from ..model.registry import build_model
+from ..model.registry import build_model, make_config
 
 # --- inputs, each built from a fixed seed ---------------------------------------------------------
 
@@ -230,7 +229,7 @@ def joint_loss_cases() -> list[tuple]:
 
 
 def assemble_tiny_cases() -> list[tuple]:
-    return [((get_config("tiny"),), tuple(features(10, [(1, 3, 64, 64)])))]
+    return [((make_config("tiny"),), tuple(features(10, [(1, 3, 64, 64)])))]
 
 
 def poly_lr_cases() -> list[tuple]:

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..model.config import BANetConfig, get_config
+from ..model.config import PRESETS, BANetConfig
 
 INDENT = "   "
 
@@ -47,8 +47,8 @@ def describe(value) -> str:
     if isinstance(value, np.ndarray):
         return f"{value.dtype} array {value.shape}{_constant(value)}"
     if isinstance(value, BANetConfig):
-        if value.preset in ("tiny", "lite", "paper") and value == get_config(value.preset):
-            return f"get_config({value.preset!r})"
+        if value == PRESETS.get(value.preset):
+            return f"make_config({value.preset!r})"
         return f"BANetConfig(preset={value.preset!r}, ...)"
     if isinstance(value, (list, tuple)) and any(isinstance(v, (Tensor, np.ndarray)) for v in value):
         runs: list[list] = []  # [description, count], consecutive equal descriptions as one
