@@ -133,7 +133,7 @@ def train_and_score(cfg: TrainConfig, cases_dir: Path | None = None) -> dict:
     minutes = (time.perf_counter() - started + sum(row["seconds"] for row in earlier)) / 60
     rows, summary = evaluate(result.best_path, cfg.data_dir, split="test", out_dir=Path(cfg.out) / "eval_test",
                              progress=False, device=cfg.device)
-    model = build_model(cfg.preset, **(cfg.model_overrides or {}))
+    model = build_model(cfg.network())
     measured = {"params": count_parameters(model), "epochs_trained": len(result.history),
                 "minutes": round(minutes, 2), "resumed_at_epoch": len(earlier),
                 "stopped_early": result.stopped_early,

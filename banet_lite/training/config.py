@@ -140,7 +140,7 @@ class TrainConfig:
         `data_dir` made absolute (a resumed run finds its data from any folder); every setting
         checked (`check_settings`)."""
         # torch: only once a run is being set up
-        from ..model.registry import make_config, resolve_pretrained
+        from ..model.registry import resolve_pretrained
 
         defaults = training_defaults(self.preset)
         d = asdict(self)
@@ -153,15 +153,23 @@ class TrainConfig:
             d["data_dir"] = os.path.abspath(d["data_dir"])
         check_settings(d)
         # Options or weights the network cannot take: a ConfigError now, before any data is read
-        overrides = {"num_classes": self.num_classes, **self.model_overrides}
-        network = make_config(self.preset, **overrides)
+        network = self.network()
         smallest = min_img_size(network)
         if d["img_size"] < smallest:  # only the U-Net baseline has a minimum above 1 px
             raise ConfigError(f"img_size={d['img_size']}: preset {self.preset!r} takes images "
                               f"of {smallest} px or more (each of its max-pools halves the size)")
         # "auto" -> "imagenet"/None
-        d["pretrained"] = resolve_pretrained(self.pretrained, self.preset, **overrides)
+        d["pretrained"] = resolve_pretrained(self.pretrained, network)
         return TrainConfig(**d)
+
+    def network(self):
+        """The config of the network this run trains: the preset with `num_classes` and
+        `model_overrides` applied. The one place where a run's preset becomes a network (`resolved`
+        checks it, `setup` builds it, a benchmark counts its parameters)."""
+        from ..model.registry import make_config  # torch: only once a run is being set up
+
+        overrides = self.model_overrides or {}
+        return make_config(self.preset, num_classes=self.num_classes, **overrides)
 
 
 def _whole(low: int):

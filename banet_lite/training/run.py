@@ -133,7 +133,7 @@ def setup(cfg: TrainConfig) -> Run:
     train_set, val_set = build_datasets(cfg)
     sampler = (DistributedSampler(train_set, world, rank, shuffle=True, seed=cfg.seed) if world > 1
                else None)
-    model = build_model(cfg.preset, num_classes=cfg.num_classes, **cfg.model_overrides)
+    model = build_model(cfg.network())
     if cfg.pretrained and not cfg.resume:  # a resumed run takes every weight from its checkpoint
         _load_backbone_weights(model, cfg, main, world)
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
