@@ -133,7 +133,23 @@ def evaluate(checkpoint: str | os.PathLike, data_dir: str | os.PathLike, split: 
     it; `foreground` (default: the checkpoint's run's) names the lesion's value in label masks.
     `show(summary)` is called before anything is written (the CLI prints it there).
     `overwrite=False` (the CLI's default, unless `--overwrite`) refuses to replace another
-    evaluation's results; from Python, results go where told."""
+    evaluation's results; from Python, results go where told.
+
+    Args:
+        checkpoint: a best.pt or last.pt written by `fit`.
+        data_dir: an images/ + masks/ folder.
+        split: "test", "val", "train" or "all" (None: the test split where there is one, else all).
+        img_size: the input size (default: the checkpoint's training size).
+        out_dir: where per_image.csv and summary.json go (None: nowhere).
+
+    Returns:
+        (rows, summary): one dict per image (stem, every metric of metrics.py), and their means
+        with the split, image count and checkpoint.
+
+    Example:
+        >>> rows, summary = evaluate("runs/a/best.pt", "data/synthetic", split="test")
+        >>> summary["dice"], summary["hd95"]
+    """
     model, ckpt = load_model(checkpoint, device)
     img_size = checked_img_size(img_size, ckpt, model)
     train_cfg = ckpt.get("train_config") or {}
@@ -235,7 +251,20 @@ def predict(checkpoint: str | os.PathLike, input_dir: str | os.PathLike,
     Everything is checked before the first image is segmented (`predict_inputs`,
     `prediction_targets`, the output folder writable). `overwrite=False` (the CLI's default, unless
     `--overwrite`) refuses to replace files an earlier prediction wrote; an input file is never
-    replaced, and the output folder is never the input folder or inside it."""
+    replaced, and the output folder is never the input folder or inside it.
+
+    Args:
+        checkpoint: a best.pt or last.pt written by `fit`.
+        input_dir: one image, or a folder of images.
+        output_dir: where the PNGs go (not the input folder, nor inside it).
+        img_size: the input size (default: the checkpoint's training size).
+
+    Returns:
+        the paths of the written masks, one per image.
+
+    Example:
+        >>> predict("runs/a/best.pt", "my_images/", "runs/a/predictions", probabilities=True)
+    """
     from .overlay import overlay  # numpy only: no plotting stack
 
     model, ckpt = load_model(checkpoint, device)

@@ -119,11 +119,21 @@ def build_model(name: str | object = "paper", pretrained: str | os.PathLike | No
                 **overrides) -> nn.Module:
     """A network from a preset name ("tiny", "lite", "paper"; "unet" for the baseline) or a config.
 
-    Keyword overrides change config fields, e.g. build_model("paper", num_classes=1,
-    use_aspp=False). `pretrained` initialises the backbone: "imagenet" (torchvision's weights, from
-    the torch hub cache, downloaded on first use), an http(s)/file URL or a local `.pth` file with
-    torchvision key names, "auto" (`default_pretrained(name)`: ImageNet for `paper`), or None
-    (random init, the default).
+    Args:
+        name: a preset name, or a config (`make_config`'s) to build as it is.
+        pretrained: backbone initialisation: "imagenet" (torchvision's weights, from the torch hub
+            cache, downloaded on first use), an http(s)/file URL or a local `.pth` file with
+            torchvision key names, "auto" (`default_pretrained(name)`: ImageNet for `paper`), or
+            None (random init, the default).
+        **overrides: config fields to change (`num_classes=1`, `use_aspp=False`, ...); a field the
+            family does not have is a ConfigError.
+
+    Returns:
+        a `BANet` or `UNet` in training mode; its forward returns a `SegmentationOutput`.
+
+    Example:
+        >>> model = build_model("tiny", num_classes=2)
+        >>> out = model(torch.randn(2, 3, 64, 64))  # out.logits: (2, 2, 64, 64)
     """
     cfg = make_config(name, **overrides)
     pretrained = resolve_pretrained(pretrained, cfg)

@@ -193,7 +193,21 @@ def evaluate_loss(model: nn.Module, dataset: Dataset, loss_fn: JointLoss, device
 def fit(cfg: TrainConfig) -> FitResult:
     """Train `cfg` (see TrainConfig): epochs of training and validation, checkpoints after each.
     Every setting and the output folder are checked first; what the run prints is kept in
-    `<out>/run.log` too (run_folder.py)."""
+    `<out>/run.log` too (run_folder.py).
+
+    Args:
+        cfg: the run's settings; fields left None take the preset's training defaults
+            (`TrainConfig.resolved`). `resume="<out>/last.pt"` continues a run exactly.
+
+    Returns:
+        a `FitResult`: the trained model, one history row per epoch, the paths of best.pt and
+        last.pt, the best validation Dice, and why the run stopped early (None if it did not).
+
+    Example:
+        >>> result = fit(TrainConfig(preset="tiny", data_dir="data/synthetic", out="runs/a",
+        ...                          epochs=4))
+        >>> result.best_path  # runs/a/best.pt: weights, network config and training settings
+    """
     cfg = cfg.resolved()
     with closing_process_group():  # several processes: the group is destroyed however the run ends
         with run_log(cfg) as main:  # rank 0 prints the settings and keeps every printed line
