@@ -176,12 +176,15 @@ def paired_rule(runs: list[dict], reference: str) -> list[str]:
     variants = list(dict.fromkeys(r["variant"] for r in runs))
     if len(variants) < 2:
         return []
-    if not all("per_image" in r for r in runs):
+    # a variant takes part when every one of its runs keeps per-image scores
+    scored = [v for v in variants if all("per_image" in r for r in runs if r["variant"] == v)]
+    unscored = [v for v in variants if v not in scored]
+    if reference not in scored or len(scored) < 2:
         return ["No paired verdict: these records carry no per-image scores (they predate them); "
                 "rerun the sweep with `benchmarks/quality.py` for one."]
     lines = [f"| variant | metric | minus {reference}'s | 95% interval | p-value | verdict |",
              "|---|---|---:|---|---:|---|"]
-    for name in variants:
+    for name in scored:
         if name == reference:
             continue
         for metric in PAIRED_METRICS:
@@ -189,6 +192,9 @@ def paired_rule(runs: list[dict], reference: str) -> list[str]:
             lines.append(f"| {name} | {METRIC_NAMES[metric]} | {res.difference:+.3f} | {res.low:+.3f} to "
                          f"{res.high:+.3f} | {format_p(res.p_value)} | "
                          f"{res.verdict(name, reference)} |")
+    if unscored:
+        whose = "its records predate" if len(unscored) == 1 else "their records predate"
+        lines += ["", f"No paired verdict for {', '.join(unscored)}: {whose} per-image scores."]
     return lines
 
 

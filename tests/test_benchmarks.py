@@ -68,7 +68,12 @@ def test_a_sweep_table_gives_mean_sd_and_the_paired_verdict(tmp_path, monkeypatc
     assert "| no PEE | test Dice | -0.030 | " in text and "| p < 0.001 | BA-Net (full) better |" in text
     no_ia = next(line for line in text.splitlines() if line.startswith("| no IA | test Dice"))
     assert no_ia.endswith("| no difference detected |"), no_ia
-    for r in runs:
+    del runs[-1]["per_image"]  # one seed of "no IA" without per-image scores: that variant gets no verdict
+    (tmp_path / "quality.jsonl").write_text("".join(json.dumps(r) + "\n" for r in runs))
+    text = report.quality("ablation")
+    assert "| no PEE | test Dice | -0.030 | " in text and "| no IA | test Dice" not in text
+    assert "No paired verdict for no IA: its records predate per-image scores." in text
+    for r in runs[:-1]:
         del r["per_image"]
     (tmp_path / "quality.jsonl").write_text("".join(json.dumps(r) + "\n" for r in runs))
     assert "No paired verdict: these records carry no per-image scores" in report.quality("ablation")
