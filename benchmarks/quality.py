@@ -45,7 +45,7 @@ from banet_lite.data import case_of_stem, write_synthetic_cases, write_synthetic
 from banet_lite.evaluate import evaluate
 from banet_lite.metrics import METRIC_NAMES
 from banet_lite.model.config import ABLATIONS
-from banet_lite.model.registry import build_model, count_parameters
+from banet_lite.model.registry import count_parameters
 from banet_lite.training.config import TrainConfig
 from banet_lite.training.train import fit, read_history
 
@@ -133,8 +133,7 @@ def train_and_score(cfg: TrainConfig, cases_dir: Path | None = None) -> dict:
     minutes = (time.perf_counter() - started + sum(row["seconds"] for row in earlier)) / 60
     rows, summary = evaluate(result.best_path, cfg.data_dir, split="test", out_dir=Path(cfg.out) / "eval_test",
                              progress=False, device=cfg.device)
-    model = build_model(cfg.network())
-    measured = {"params": count_parameters(model), "epochs_trained": len(result.history),
+    measured = {"params": count_parameters(result.model), "epochs_trained": len(result.history),
                 "minutes": round(minutes, 2), "resumed_at_epoch": len(earlier),
                 "stopped_early": result.stopped_early,
                 "final_lr": result.history[-1]["lr"],  # a budgeted schedule ends at 0, a stopped one above
