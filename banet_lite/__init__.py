@@ -2,13 +2,13 @@
 
     import banet_lite as bl
     model = bl.build_model("lite", num_classes=2)
-    out = model(x)                          # out.logits, out.side_masks, out.side_edges
+    out = model(x)                          # out.logits, out.side_masks, out.side_boundaries
     total, parts = bl.JointLoss()(out, mask)
 """
 
 import importlib
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # Every public name loads on first use: `import banet_lite` itself imports nothing heavy, so that
 # `python -m banet_lite --help` answers at once (torch is imported when a command runs, not before).
@@ -19,7 +19,7 @@ _PUBLIC_NAMES = {
     **dict.fromkeys(("build_model", "make_config", "count_parameters"), "model.registry"),
     "CrossFeatureFusion": "model.cff",
     **dict.fromkeys(("PRESETS", "BANetConfig"), "model.config"),
-    "Decoder": "model.decoder", "JointLoss": "model.losses", "edge_target": "model.losses",
+    "Decoder": "model.decoder", "JointLoss": "model.losses", "boundary_target": "model.losses",
     "InteractiveAttention": "model.mtl", "MiniMTL": "model.mtl",
     "PyramidEdgeExtraction": "model.pee", "UNet": "model.unet", "course_model": "teaching.course",
     "expect": "teaching.expect", "default_device": "utils", "seed_everything": "utils",
@@ -62,6 +62,6 @@ __all__ = [
     "ASPP", "BANet", "BANetConfig", "CrossFeatureFusion", "Decoder", "DilatedResNet",
     "InteractiveAttention", "JointLoss", "MiniMTL", "PRESETS", "PyramidEdgeExtraction",
     "SegmentationOutput", "UNet", "build_model", "count_parameters", "course_model",
-    "default_device", "edge_target", "expect", "load_pretrained_backbone", "make_config",
+    "default_device", "boundary_target", "expect", "load_pretrained_backbone", "make_config",
     "seed_everything",
 ]

@@ -18,7 +18,7 @@ metrics and the notebooks all score with these functions):
   - target empty, prediction not                 -> DI = JA = 0, SE = 1 (no foreground to miss)
   - no background in the target (TN + FP = 0)     -> SP = 1
 
-Two boundary metrics, not in the paper, for a closer look at edges (what BA-Net is about):
+Two boundary metrics, not in the paper, for a closer look at the outline (what BA-Net is about):
   - HD95: 95th percentile of the symmetric boundary-to-boundary distances (pooled both ways, as
     MedPy does), exact Euclidean, in pixels times `spacing`. NaN when either mask is empty.
   - boundary F: F1 of boundary pixels matched within `tolerance` pixels.
@@ -221,7 +221,7 @@ def boundary_f_score(pred: np.ndarray, target: np.ndarray, tolerance: float = 2)
 
 def band_f_score(pred_band: np.ndarray, target_band: np.ndarray, tolerance: float = 2) -> float:
     """Boundary F1 of a predicted boundary *band* (the side boundary heads' p > 0.5) against
-    the boundary target band (`edge_target`): precision = share of predicted band pixels within
+    the boundary target band (`boundary_target`): precision = share of predicted band pixels within
     `tolerance` px of the target band, recall = the reverse. Unlike `boundary_f_score` the inputs
     are the bands themselves, not masks whose outlines are taken. 1 if both are empty, 0 if only one
     is."""
@@ -233,16 +233,16 @@ def band_f_score(pred_band: np.ndarray, target_band: np.ndarray, tolerance: floa
     return _boundary_f(dists, False, False, tolerance)
 
 
-def side_boundary_f_scores(side_edges, masks, border_rule: str = "exclude_padding",
+def side_boundary_f_scores(side_boundaries, masks, border_rule: str = "exclude_padding",
                            tolerance: float = 2) -> list:
     """Mean band F1 per stage of the side boundary heads (4 x (B, K, H, W) logits) against
     the boundary target of `masks` (B, 1, H, W): does each head trace the lesion outline?"""
-    from .model.losses import edge_target
+    from .model.losses import boundary_target
     from .model.output import logits_to_mask
 
-    target = edge_target(masks.float().cpu(), border_rule)[:, 0].bool().numpy()  # (B, H, W)
+    target = boundary_target(masks.float().cpu(), border_rule)[:, 0].bool().numpy()  # (B, H, W)
     scores = []
-    for logits in side_edges:
+    for logits in side_boundaries:
         pred = logits_to_mask(logits.detach().float().cpu()).numpy()  # (B, H, W): p > 0.5 (argmax)
         scores.append(float(np.mean([band_f_score(p, t, tolerance) for p, t in zip(pred, target)])))
     return scores

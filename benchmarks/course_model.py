@@ -3,7 +3,7 @@
     python benchmarks/course_model.py            # trains (fixed seed and budget), measures, packs
 
 The recipe (`RECIPE`) is the tiny preset on the synthetic lesions at 96 px, the notebooks' size, with
-the boundary class weighted 10x in the side edge loss (the course's default, notebook 05), trained
+the boundary class weighted 10x in the side boundary loss (the course's default, notebook 05), trained
 longer than any notebook can afford. The script then measures the side boundary F1 per stage on
 held-out synthetic images (a seed no training or validation image uses) and packs what the notebooks
 load into the package (`banet_lite/assets/`):
@@ -38,7 +38,7 @@ from banet_lite.teaching.course import ASSETS, HELD_OUT, held_out_side_f1
 from banet_lite.training.train import TrainConfig, fit, read_history
 
 RECIPE = dict(preset="tiny", img_size=96, epochs=60, synthetic_train=480, batch_size=8, lr=3e-3, seed=0,
-              edge_pos_weight=10.0)
+              boundary_pos_weight=10.0)
 
 
 def main():

@@ -160,20 +160,20 @@ fi
 
 # ---- 2. the training: notebook 05 under papermill (GPU, papermill installed), else the CLI. The loss weights,
 # checkpoint_every and the schedule are TrainConfig's defaults (the library's, whatever the notebook's are)
-read -r side_weight edge_weight edge_pos_weight checkpoint_every schedule <<<"$("$PYTHON" -c '
+read -r side_weight boundary_weight boundary_pos_weight checkpoint_every schedule <<<"$("$PYTHON" -c '
 from banet_lite.training.config import TrainConfig as T
-t = T(); print(t.side_weight, t.edge_weight, t.edge_pos_weight, t.checkpoint_every, t.schedule)')"
+t = T(); print(t.side_weight, t.boundary_weight, t.boundary_pos_weight, t.checkpoint_every, t.schedule)')"
 if [ "$device" = cuda ] && "$PYTHON" -m papermill --version >/dev/null 2>&1; then
   cmd=("$PYTHON" -m papermill notebooks/05_train.ipynb "$out/05_train.ipynb" --cwd notebooks --log-output
        -p data_dir "$data_dir" -p preset "$preset" -p pretrained "$pretrained" -p epochs "$epochs"
        -p batch_size "$batch_size" -p workers "$workers" -p seed "$seed" -p time_budget "$budget"
-       -p side_weight "$side_weight" -p edge_weight "$edge_weight" -p edge_pos_weight "$edge_pos_weight"
+       -p side_weight "$side_weight" -p boundary_weight "$boundary_weight" -p boundary_pos_weight "$boundary_pos_weight"
        -p checkpoint_every "$checkpoint_every" -p schedule "$schedule" -p device "$device" -p out_dir "$run_dir")
 else
   cmd=("$PYTHON" -m banet_lite train --data-dir "$data_dir" --preset "$preset" --seed "$seed" --time-budget "$budget"
-       --side-weight "$side_weight" --edge-weight "$edge_weight" --checkpoint-every "$checkpoint_every"
+       --side-weight "$side_weight" --boundary-weight "$boundary_weight" --checkpoint-every "$checkpoint_every"
        --schedule "$schedule" --device "$device" --out "$run_dir" --no-progress)
-  [ "$edge_pos_weight" = None ] || cmd+=(--edge-pos-weight "$edge_pos_weight")
+  [ "$boundary_pos_weight" = None ] || cmd+=(--boundary-pos-weight "$boundary_pos_weight")
   [ "$epochs" = None ] || cmd+=(--epochs "$epochs")
   [ "$pretrained" = None ] || cmd+=(--pretrained "$pretrained")
   [ "$batch_size" = None ] || cmd+=(--batch-size "$batch_size")
@@ -228,7 +228,7 @@ cfg = ckpt["train_config"]
 # what both ways of training were given (TrainConfig's defaults and this script's settings) against what ran
 defaults = TrainConfig()
 asked = {"preset": os.environ["PRESET"], "seed": int(os.environ["SEED"]), "time_budget": float(os.environ["BUDGET"]),
-         **{k: getattr(defaults, k) for k in ("side_weight", "edge_weight", "edge_pos_weight", "checkpoint_every",
+         **{k: getattr(defaults, k) for k in ("side_weight", "boundary_weight", "boundary_pos_weight", "checkpoint_every",
                                              "schedule")}}
 differs = {k: {"asked": v, "trained": cfg.get(k)} for k, v in asked.items() if cfg.get(k) != v}
 if differs:
@@ -251,7 +251,7 @@ row = {
     "cuda_tests": os.environ["CUDA_TESTS"], "backbone_weights": os.environ["WEIGHTS_NOTE"], "preset": cfg["preset"],
     "data_dir": cfg["data_dir"], "epochs_run": len(rows), "epochs_planned": plan["planned_epochs"],
     "epochs_cap": cfg["epochs"], "time_budget_s": float(os.environ["BUDGET"]), "schedule": cfg["schedule"],
-    "final_lr": float(rows[-1]["lr"]), "loss": {k: cfg[k] for k in ("side_weight", "edge_weight", "edge_pos_weight")},
+    "final_lr": float(rows[-1]["lr"]), "loss": {k: cfg[k] for k in ("side_weight", "boundary_weight", "boundary_pos_weight")},
     "checkpoint_every": cfg["checkpoint_every"], "batch_size": cfg["batch_size"], "img_size": cfg["img_size"],
     "lr": cfg["lr"], "workers": cfg["workers"], "seed": cfg["seed"], "wall_s": int(os.environ["WALL"]),
     "images_per_s": statistics.median(steady), "images_per_s_epoch1": speeds[0],

@@ -76,9 +76,9 @@ SWEEPS: dict[str, dict[str, tuple[str, dict]]] = {  # sweep -> variant -> (prese
     },
     # does boundary supervision pay off? (notebook 06 reads these runs)
     "payoff": {
-        "BA-Net": ("lite", {"edge_pos_weight": 10.0}),
-        "BA-Net, unweighted boundary": ("lite", {"edge_pos_weight": None}),
-        "BA-Net, no boundary loss": ("lite", {"edge_weight": 0.0}),
+        "BA-Net": ("lite", {"boundary_pos_weight": 10.0}),
+        "BA-Net, unweighted boundary": ("lite", {"boundary_pos_weight": None}),
+        "BA-Net, no boundary loss": ("lite", {"boundary_weight": 0.0}),
         "U-Net": ("unet", {}),
     },
 }
@@ -90,7 +90,7 @@ PER_IMAGE = ("dice", "boundary_f")  # the per-image scores a record keeps, for p
 
 
 def parse_set(items: list[str]) -> dict:
-    """["amp=false", "edge_pos_weight=10"] -> {"amp": False, "edge_pos_weight": 10}: JSON values, else strings;
+    """["amp=false", "boundary_pos_weight=10"] -> {"amp": False, "boundary_pos_weight": 10}: JSON values, else strings;
     every name must be a TrainConfig field."""
     fields = TrainConfig.__dataclass_fields__
     out = {}

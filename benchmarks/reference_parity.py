@@ -11,7 +11,7 @@ table, every banet_lite key filled exactly once, every reference key that takes 
 used exactly once, else an error) and loaded with strict=True into `bl.build_model("paper")`. Both run
 in eval mode, float32, on one random input (1, 3, size, size).
 
-Compared: the final logits and the 4 side masks and 4 side edges (the reference's forward returns
+Compared: the final logits and the 4 side masks and 4 side boundaries (the reference's forward returns
 them as out, seg1, edge1, ..., seg4, edge4, every one resized to the input's size, as ours). For
 each: max |difference| and that relative to the range (max - min) of the reference's output. The
 closing line gives the largest of each over the nine outputs; the script exits non-zero when the
@@ -67,12 +67,12 @@ def randomise(model: nn.Module, seed: int) -> None:
 
 def output_names() -> list[str]:
     """In the reference's order: out, seg1, edge1, ..., seg4, edge4."""
-    return ["logits"] + [f"side {kind} {i}" for i in range(1, 5) for kind in ("mask", "edge")]
+    return ["logits"] + [f"side {kind} {i}" for i in range(1, 5) for kind in ("mask", "boundary")]
 
 
 def ours_as_reference(out) -> list[Tensor]:
     """banet_lite's SegmentationOutput in the reference's order."""
-    return [out.logits] + [t for pair in zip(out.side_masks, out.side_edges) for t in pair]
+    return [out.logits] + [t for pair in zip(out.side_masks, out.side_boundaries) for t in pair]
 
 
 def frame_band(size: tuple[int, int], width: int) -> Tensor:

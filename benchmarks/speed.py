@@ -18,7 +18,7 @@ reported (common.timed). Prints a Markdown table and appends each row to benchma
 (a checkout of github mathwrx/BA-Net at PATH, kept out of this repository and imported from
 there): both in this process, interleaved step by step after warm-up, batch 2, 256x256, Adam
 lr 1e-4, each on its own joint loss (the reference's: CE + Dice on the output, CE on the 4 side
-segmentations and 4 side edges; every weight 1). The library step is the one `fit` runs by
+segmentations and 4 side boundaries; every weight 1). The library step is the one `fit` runs by
 default on this machine (channels_last, `amp_settings`, autocast around forward and loss, the
 CPU fast path `use_cpu_fast_path` (weight gradients as matrix products, fused Adam),
 scheduler step, the loss terms and Dice summed on the device). The reference runs as written:

@@ -477,7 +477,7 @@ def test_defaults_come_from_train_config():
         assert (args.device, args.progress) == (defaults.device, defaults.progress)
     args = parser.parse_args(["check-data", "d"])
     assert (args.seed, args.val_fraction) == (defaults.seed, defaults.val_fraction)
-    assert parser.parse_args(["train", "--edge-pos-weight", "none"]).edge_pos_weight is None
+    assert parser.parse_args(["train", "--boundary-pos-weight", "none"]).boundary_pos_weight is None
 
 
 def test_check_data_reports_and_refuses_a_split_of_empty_masks(tmp_path, capsys):

@@ -32,7 +32,7 @@ def test_resize_image_and_mask():
 
 
 def smooth_blobs(size: int, seed: int) -> torch.Tensor:
-    """A (1, S, S) binary mask made of a few large discs, so most pixels are far from an edge."""
+    """A (1, S, S) binary mask made of a few large discs, so most pixels are far from the outline."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:size, 0:size]
     m = np.zeros((size, size), bool)
@@ -50,7 +50,7 @@ def test_augment_pair_moves_image_and_mask_together():
         out_image, out_mask = data.augment_pair(image, mask, np.random.default_rng(seed))
         assert out_image.shape == (3, size, size) and out_mask.shape == (1, size, size)
         assert set(out_mask.unique().tolist()) <= {0.0, 1.0}
-        confident = (out_image[0] < 0.1) | (out_image[0] > 0.9)  # away from the (blurred) edges
+        confident = (out_image[0] < 0.1) | (out_image[0] > 0.9)  # away from the (blurred) outlines
         assert confident.float().mean() > 0.8
         assert torch.equal(out_mask[0][confident], out_image[0][confident].round())
 

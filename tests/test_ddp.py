@@ -106,7 +106,7 @@ FIT_WORKER = textwrap.dedent('''
     # The ranks' clocks disagree: rank 0's budget is spent after the first epoch, rank 1's never is.
     # Deciding alone, rank 1 would start epoch 2 and wait forever for rank 0 in DDP's first all-reduce.
     budget = 1e-6 if rank == 0 else 1e9
-    # No IA and no deep supervision: the edge branch takes no part in the loss (DDP must be told).
+    # No IA and no deep supervision: the boundary branch takes no part in the loss (DDP must be told).
     cfg = TrainConfig(preset="tiny", epochs=3, batch_size=4, img_size=32, synthetic_train=16, seed=3,
                       out=os.environ["OUT_DIR"] + "/run", progress=False, time_budget=budget, checkpoint_every=5,
                       model_overrides={"use_ia": False, "deep_supervision": False})

@@ -45,7 +45,7 @@ def test_every_block_with_its_shape_and_parameter_count(preset):
     assert fig.get_size_inches() == pytest.approx((13, 5.5))
     assert f"BA-Net ({preset} preset): {format_count(bl.count_parameters(model))} parameters" in text
     for name in ["input", "stem", "layer 1", "layer 4", "reduce", "PEE", "mini-MTL + IA", "side mask 1",
-                 "side edge 4", "CFF 1", "CFF 4", "ASPP", "d4 = Up[C4, ASPP]", "d1 = Up[C1, d2]", "head",
+                 "side boundary 4", "CFF 1", "CFF 4", "ASPP", "d4 = Up[C4, ASPP]", "d1 = Up[C1, d2]", "head",
                  "logits", "joint loss"]:
         assert name in text, name
     # module totals in the column headers, per-stage counts in the boxes: read from the model

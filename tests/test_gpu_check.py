@@ -80,10 +80,10 @@ def fake_run(run: Path, **trained) -> None:
         '{"n_images": 3, "split": "test", ' + ", ".join(f'"{k}": 0.5' for k in metrics) + "}")
 
 
-@pytest.mark.parametrize("trained, fails", [({}, False), ({"edge_pos_weight": 10.0}, True)])
+@pytest.mark.parametrize("trained, fails", [({}, False), ({"boundary_pos_weight": 10.0}, True)])
 def test_the_record_step_checks_the_settings_trained_and_records_through_common(tmp_path, trained, fails):
     """Both ways of training were given TrainConfig's loss weights: a run whose last.pt says it trained another
-    loss (05's old edge_pos_weight 10.0) stops the check, naming the setting; a run that trained them is
+    loss (05's old boundary_pos_weight 10.0) stops the check, naming the setting; a run that trained them is
     recorded by common.record (its machine and threads fields)."""
     import json
     import sys
@@ -97,11 +97,12 @@ def test_the_record_step_checks_the_settings_trained_and_records_through_common(
                           cwd=REPO, timeout=120)
     if fails:
         assert proc.returncode == 1
-        assert 'other settings than it was given: {"edge_pos_weight": {"asked": null, "trained": 10.0}}' in proc.stderr
+        said = 'other settings than it was given: {"boundary_pos_weight": {"asked": null, "trained": 10.0}}'
+        assert said in proc.stderr
         assert not (tmp_path / "gpu_check.jsonl").exists()
     else:
         assert proc.returncode == 0, proc.stderr
         record = json.loads((tmp_path / "gpu_check.jsonl").read_text())
         assert {"machine", "threads", "date"} <= set(record) and record["commit"] is None
-        assert record["loss"] == {"side_weight": 1.0, "edge_weight": 1.0, "edge_pos_weight": None}
+        assert record["loss"] == {"side_weight": 1.0, "boundary_weight": 1.0, "boundary_pos_weight": None}
         assert record["final_lr"] == 0.0 and "test Dice 0.5000" in proc.stdout

@@ -34,7 +34,7 @@ def module_imports() -> dict[str, set[str]]:
     for name, path in names.items():
         package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
         targets, tree = set(), ast.parse(path.read_text())
-        # imports under `if TYPE_CHECKING:` serve annotations only and never run: no edge of the graph
+        # imports under `if TYPE_CHECKING:` serve annotations only and never run: no arrow of the graph
         typing_only = {id(n) for branch in ast.walk(tree) if isinstance(branch, ast.If)
                        and getattr(branch.test, "id", getattr(branch.test, "attr", None)) == "TYPE_CHECKING"
                        for stmt in branch.body for n in ast.walk(stmt)}

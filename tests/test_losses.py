@@ -11,26 +11,26 @@ from banet_lite.model.banet import SegmentationOutput
 from banet_lite.model.losses import cross_entropy, soft_dice_loss
 
 
-def test_edge_target_marks_exactly_the_contour_band_of_a_square():
+def test_boundary_target_marks_exactly_the_contour_band_of_a_square():
     mask = torch.zeros(1, 1, 12, 12)
     mask[..., 3:9, 3:9] = 1  # a 6x6 square
-    b = bl.edge_target(mask)[0, 0]
+    b = bl.boundary_target(mask)[0, 0]
     expected = torch.zeros(12, 12)
     expected[2:10, 2:10] = 1  # one pixel outside ...
     expected[4:8, 4:8] = 0  # ... and one pixel inside the contour
     torch.testing.assert_close(b, expected)
 
 
-def test_edge_target_ignores_the_image_frame_and_empty_masks():
-    assert bl.edge_target(torch.ones(1, 1, 8, 8)).sum() == 0
-    assert bl.edge_target(torch.zeros(2, 1, 8, 8)).sum() == 0
+def test_boundary_target_ignores_the_image_frame_and_empty_masks():
+    assert bl.boundary_target(torch.ones(1, 1, 8, 8)).sum() == 0
+    assert bl.boundary_target(torch.zeros(2, 1, 8, 8)).sum() == 0
 
 
-def test_edge_target_border_rule_zero_padding_marks_the_frame_like_the_reference():
+def test_boundary_target_border_rule_zero_padding_marks_the_frame_like_the_reference():
     y = torch.zeros(1, 1, 8, 8)
     y[..., :, :4] = 1  # a lesion cut by the left frame
-    frame_free = bl.edge_target(y)
-    with_frame = bl.edge_target(y, "zero_padding")
+    frame_free = bl.boundary_target(y)
+    with_frame = bl.boundary_target(y, "zero_padding")
     reference = (y - F.avg_pool2d(y, 3, 1, 1)).abs() > 0  # the reference's criterion.py rule
     torch.testing.assert_close(with_frame.bool(), reference)
     extra = (with_frame - frame_free)[0, 0]
@@ -76,12 +76,12 @@ def test_joint_loss_sums_its_named_parts():
                              tuple(torch.randn(2, 2, 16, 16) for _ in range(4)))
     loss = bl.JointLoss(side_weights=[1.0, 0.5, 0.25, 0.0])
     total, parts = loss(out, y)
-    b = bl.edge_target(y)
+    b = bl.boundary_target(y)
     seg = sum(w * cross_entropy(s, y) for w, s in zip([1, 0.5, 0.25, 0], out.side_masks))
-    edge = sum(w * cross_entropy(e, b) for w, e in zip([1, 0.5, 0.25, 0], out.side_edges))
+    bnd = sum(w * cross_entropy(o, b) for w, o in zip([1, 0.5, 0.25, 0], out.side_boundaries))
     torch.testing.assert_close(parts["side_seg"], seg)
-    torch.testing.assert_close(parts["side_edge"], edge)
-    expected = cross_entropy(out.logits, y) + soft_dice_loss(out.logits, y) + seg + edge
+    torch.testing.assert_close(parts["side_boundary"], bnd)
+    expected = cross_entropy(out.logits, y) + soft_dice_loss(out.logits, y) + seg + bnd
     torch.testing.assert_close(total, expected)
     torch.testing.assert_close(parts["total"], expected)
     assert all(v.ndim == 0 and not v.requires_grad for v in parts.values())
@@ -99,7 +99,7 @@ def test_joint_loss_without_side_outputs_is_the_main_loss():
 def test_perfect_prediction_has_near_zero_loss(num_classes):
     y = torch.zeros(1, 1, 16, 16)
     y[..., 4:12, 4:12] = 1
-    b = bl.edge_target(y)
+    b = bl.boundary_target(y)
 
     def logits_for(t):
         return (t * 2 - 1) * 30 if num_classes == 1 else torch.cat([(1 - t) * 30, t * 30], 1)
@@ -109,7 +109,7 @@ def test_perfect_prediction_has_near_zero_loss(num_classes):
     assert total.item() < 1e-2
 
 
-def test_edge_pos_weight_scale_two_classes_and_one():
+def test_boundary_pos_weight_scale_two_classes_and_one():
     """K = 2: F.cross_entropy's class weight, whose mean divides by the total weight (notebook 04's formula)
     sum_n w_{b_n} (-log p_{n,b_n}) / sum_n w_{b_n}; K = 1: BCE's pos_weight, divided by the pixel count."""
     gen = torch.Generator().manual_seed(0)
@@ -128,10 +128,10 @@ def test_edge_pos_weight_scale_two_classes_and_one():
     assert cross_entropy(z, y, w).item() == pytest.approx(bce.item(), rel=1e-6)
 
     # JointLoss passes the weight to the four boundary terms only
-    out = SegmentationOutput(logits, side_masks=(logits,) * 4, side_edges=(logits,) * 4)
+    out = SegmentationOutput(logits, side_masks=(logits,) * 4, side_boundaries=(logits,) * 4)
     mask = target.float()
-    _, parts = bl.JointLoss(edge_pos_weight=w)(out, mask)
-    boundary = bl.edge_target(mask).long()
-    assert parts["side_edge"].item() == pytest.approx(4 * cross_entropy(logits, boundary, w).item(), rel=1e-6)
+    _, parts = bl.JointLoss(boundary_pos_weight=w)(out, mask)
+    boundary = bl.boundary_target(mask).long()
+    assert parts["side_boundary"].item() == pytest.approx(4 * cross_entropy(logits, boundary, w).item(), rel=1e-6)
     _, plain = bl.JointLoss()(out, mask)
     assert parts["side_seg"].item() == pytest.approx(plain["side_seg"].item(), rel=1e-6)

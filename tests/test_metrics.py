@@ -200,10 +200,10 @@ def test_band_f_score_of_side_boundary_bands():
     assert bl.metrics.band_f_score(half, target) == pytest.approx(2 * 1 * 0.7 / 1.7)
     assert bl.metrics.band_f_score(np.zeros_like(target), np.zeros_like(target)) == 1.0
     assert bl.metrics.band_f_score(np.zeros_like(target), target) == 0.0
-    # per stage, from logits: a head that says "boundary" exactly on edge_target scores 1, a silent one 0
+    # per stage, from logits: a head that says "boundary" exactly on boundary_target scores 1, a silent one 0
     mask = torch.zeros(1, 1, 16, 16)
     mask[..., 4:12, 4:12] = 1
-    band = bl.edge_target(mask)
+    band = bl.boundary_target(mask)
     perfect = torch.cat([-band, band], 1) * 10  # (1, 2, 16, 16) logits: class 1 on the band
     silent = torch.cat([torch.ones_like(band), -torch.ones_like(band)], 1)
     assert bl.metrics.side_boundary_f_scores([perfect, silent], mask) == [1.0, 0.0]

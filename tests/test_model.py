@@ -49,10 +49,10 @@ def test_any_input_size_gives_outputs_of_that_size(preset, num_classes):
     with torch.no_grad():
         out = model(torch.randn(1, 3, 250, 190))
     assert out.logits.shape == (1, num_classes, 250, 190)
-    for t in (*out.side_masks, *out.side_edges):
+    for t in (*out.side_masks, *out.side_boundaries):
         assert t.shape == (1, num_classes, 250, 190)
     if preset == "tiny":
-        assert len(out.side_masks) == len(out.side_edges) == 4
+        assert len(out.side_masks) == len(out.side_boundaries) == 4
 
 
 def test_lite_at_odd_size_and_output_stride_16():
@@ -67,9 +67,9 @@ def test_return_maps_gives_every_map_per_stage_in_range():
     model = bl.build_model("tiny").eval()
     with torch.no_grad():
         out = model(torch.randn(1, 3, 96, 96), return_maps=True)
-    gates = {"ia_seg_to_edge", "ia_edge_to_seg", "cff_gate"}
-    assert set(out.maps) == gates | {"stages", "reduced", "pee_edge", "edge_branch", "seg_branch", "seg_features",
-                                     "edge_features", "ia_borrowed_by_seg", "ia_borrowed_by_edge", "cff_sent",
+    gates = {"ia_seg_to_boundary", "ia_boundary_to_seg", "cff_gate"}
+    assert set(out.maps) == gates | {"stages", "reduced", "pee_edge", "boundary_branch", "seg_branch", "seg_features",
+                                     "boundary_features", "ia_borrowed_by_seg", "ia_borrowed_by_boundary", "cff_sent",
                                      "cff_added", "decoder_steps"}
     for i in range(4):  # what the explorers show is what the modules computed
         torch.testing.assert_close(out.maps["seg_features"][i],
@@ -100,8 +100,8 @@ def test_each_ablation_switch_builds_a_working_smaller_model(switch):
     out = ablated(torch.randn(2, 3, 64, 64), return_maps=True)
     assert out.logits.shape == (2, 2, 64, 64)
     n_side = 0 if switch == "deep_supervision" else 4
-    assert len(out.side_masks) == len(out.side_edges) == n_side
-    missing = {"use_pee": {"pee_edge"}, "use_ia": {"ia_seg_to_edge", "ia_edge_to_seg"},
+    assert len(out.side_masks) == len(out.side_boundaries) == n_side
+    missing = {"use_pee": {"pee_edge"}, "use_ia": {"ia_seg_to_boundary", "ia_boundary_to_seg"},
                "use_cff": {"cff_gate"}}.get(switch, set())
     assert not (missing & set(out.maps))
     total, parts = bl.JointLoss()(out, torch.ones(2, 1, 64, 64))
@@ -132,7 +132,7 @@ def test_channels_last_gives_the_same_outputs():
         model_cl = model.to(memory_format=torch.channels_last)
         out = model_cl(x.contiguous(memory_format=torch.channels_last))
     torch.testing.assert_close(out.logits, ref.logits, rtol=1e-4, atol=1e-5)
-    for a, b in zip(out.side_edges, ref.side_edges):
+    for a, b in zip(out.side_boundaries, ref.side_boundaries):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
@@ -234,7 +234,7 @@ def test_cff_resize_once_gives_bit_identical_outputs(monkeypatch):
                             lambda self, feats, resized=None, details=None: _cff_reference(self, feats))
         plain = model(x)
     assert torch.equal(fast.logits, plain.logits)
-    for a, b in zip(fast.side_masks + fast.side_edges, plain.side_masks + plain.side_edges):
+    for a, b in zip(fast.side_masks + fast.side_boundaries, plain.side_masks + plain.side_boundaries):
         assert torch.equal(a, b)
 
 

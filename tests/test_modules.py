@@ -79,9 +79,9 @@ def test_interactive_attention_reference_form_uses_its_attention_blocks():
     ia = bl.InteractiveAttention(3).eval()
     e, s = torch.randn(2, 3, 5, 5), torch.randn(2, 3, 5, 5)
     E, S, g_se, g_es = ia(e, s)
-    torch.testing.assert_close(E, e + (1 - torch.sigmoid(ia.attend_edge(e))) * s)
+    torch.testing.assert_close(E, e + (1 - torch.sigmoid(ia.attend_boundary(e))) * s)
     torch.testing.assert_close(S, s + (1 - torch.sigmoid(ia.attend_seg(s))) * e)
-    torch.testing.assert_close(g_se, 1 - torch.sigmoid(ia.attend_edge(e)))
+    torch.testing.assert_close(g_se, 1 - torch.sigmoid(ia.attend_boundary(e)))
 
 
 def test_mini_mtl_without_ia_keeps_branches_independent():
@@ -90,7 +90,7 @@ def test_mini_mtl_without_ia_keeps_branches_independent():
     x = torch.randn(1, 4, 8, 8)
     out = mtl(x)
     torch.testing.assert_close(out["seg_features"], mtl.seg_branch(x))
-    torch.testing.assert_close(out["side_edge"], mtl.edge_head(mtl.edge_branch(x)))
+    torch.testing.assert_close(out["side_boundary"], mtl.boundary_head(mtl.boundary_branch(x)))
 
 
 def test_cross_feature_fusion_equals_its_formula():

@@ -44,13 +44,13 @@ def test_ia_explorer_borrowed_part_rebuilds_the_seg_features(setup):
     out = model(images[1:], return_maps=True)
     m = out.maps
     for i in range(4):  # S = s + (1 - sig(A_s s)) * e, E likewise
-        torch.testing.assert_close(m["seg_branch"][i] + m["ia_edge_to_seg"][i] * m["edge_branch"][i],
+        torch.testing.assert_close(m["seg_branch"][i] + m["ia_boundary_to_seg"][i] * m["boundary_branch"][i],
                                    m["seg_features"][i])
     ex = IAExplorer(model, images, masks)
-    a = ex.figure(direction="edge -> seg")
-    b = ex.figure(direction="seg -> edge", stage=3)
-    assert "edge -> seg" in a._suptitle.get_text() and "stage 3" in b._suptitle.get_text()
-    with pytest.raises(ValueError, match="ia_edge_to_seg"):
+    a = ex.figure(direction="boundary -> seg")
+    b = ex.figure(direction="seg -> boundary", stage=3)
+    assert "boundary -> seg" in a._suptitle.get_text() and "stage 3" in b._suptitle.get_text()
+    with pytest.raises(ValueError, match="ia_boundary_to_seg"):
         IAExplorer(bl.build_model("tiny", use_ia=False), images, masks).control_options()
 
 
@@ -106,11 +106,11 @@ def test_every_control_changes_the_picture_and_bad_values_are_named(setup):
 def test_region_profile_tells_an_outline_from_a_lesion_mask_and_an_inverted_one():
     mask = torch.zeros(64, 64)
     mask[16:48, 16:48] = 1  # a 32 px square: interior cells at every resolution down to 8 x 8
-    band = bl.edge_target(mask[None, None])[0, 0]
+    band = bl.boundary_target(mask[None, None])[0, 0]
     at = {n: F.adaptive_avg_pool2d(band[None, None], n)[0, 0].numpy() for n in (64, 16)}
     for n, outline in at.items():
         profile = region_profile(outline, mask)
-        assert profile.kind() == "edge-specific" and profile.contrast() > 2, (n, str(profile))
+        assert profile.kind() == "boundary-specific" and profile.contrast() > 2, (n, str(profile))
         assert profile.size == (n, n) and profile.cells["outline"] > 0 and profile.cells["interior"] > 0
     lesion = F.adaptive_avg_pool2d(mask[None, None], 16)[0, 0].numpy()
     assert region_profile(lesion, mask).kind() == "a soft lesion mask"  # high on the whole lesion

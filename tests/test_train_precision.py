@@ -104,7 +104,7 @@ def test_steady_state_steps_read_nothing_back_to_the_host(tmp_path, monkeypatch,
     for p, state in run.optimizer.state.items():  # fused: `step` on the parameter's device, never read
         assert state["step"].device == p.device and state["step"].dtype == torch.float32
     values = btrain._read_out(run, 0, sums)  # the one read, per log interval
-    assert set(values) >= {"total", "dice", "main_ce", "main_dice", "side_seg", "side_edge"}
+    assert set(values) >= {"total", "dice", "main_ce", "main_dice", "side_seg", "side_boundary"}
     assert 0 <= values["dice"] <= 4 * 3
 
 

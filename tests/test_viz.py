@@ -144,7 +144,7 @@ def test_plot_metric_distribution_skips_nan():
 class FakeBANet(nn.Module):
     """Returns the contract's output fields; maps depend on the input, the stage and the channel."""
 
-    def __init__(self, map_names=("pee_edge", "ia_seg_to_edge", "ia_edge_to_seg", "cff_gate"), R=4, K=2):
+    def __init__(self, map_names=("pee_edge", "ia_seg_to_boundary", "ia_boundary_to_seg", "cff_gate"), R=4, K=2):
         super().__init__()
         self.map_names, self.R = map_names, R
         self.head = nn.Conv2d(3, K, 1)
@@ -152,7 +152,7 @@ class FakeBANet(nn.Module):
     def forward(self, x, return_maps=False):
         logits = self.head(x)  # (B, K, H, W)
         side_masks = tuple(logits * (i + 1) for i in range(4))
-        side_edges = tuple(-logits * (i + 1) for i in range(4))
+        side_boundaries = tuple(-logits * (i + 1) for i in range(4))
         maps = {}
         for name in self.map_names:
             C = 2 * self.R if name == "pee_edge" else self.R
@@ -162,7 +162,7 @@ class FakeBANet(nn.Module):
                 f = f * torch.arange(1.0, C + 1).view(1, C, 1, 1) + i  # (B, C, h, w)
                 per_stage.append(f if name == "pee_edge" else torch.sigmoid(f))
             maps[name] = tuple(per_stage)
-        return SimpleNamespace(logits=logits, side_masks=side_masks, side_edges=side_edges,
+        return SimpleNamespace(logits=logits, side_masks=side_masks, side_boundaries=side_boundaries,
                                maps=maps if return_maps else None)
 
 
@@ -187,10 +187,10 @@ def test_map_array_shapes_and_ranges(explorer):
 
 
 def test_map_array_changes_with_stage_map_and_reduction(explorer):
-    a = explorer.map_array(0, 2, "IA seg->edge mask", "mean")
-    assert not np.allclose(a, explorer.map_array(0, 3, "IA seg->edge mask", "mean"))
-    assert not np.allclose(a, explorer.map_array(0, 2, "IA edge->seg mask", "max"))
-    assert not np.allclose(a, explorer.map_array(0, 2, "IA seg->edge mask", 0))
+    a = explorer.map_array(0, 2, "IA seg->boundary mask", "mean")
+    assert not np.allclose(a, explorer.map_array(0, 3, "IA seg->boundary mask", "mean"))
+    assert not np.allclose(a, explorer.map_array(0, 2, "IA boundary->seg mask", "max"))
+    assert not np.allclose(a, explorer.map_array(0, 2, "IA seg->boundary mask", 0))
     assert not np.allclose(explorer.map_array(0, 1, "Side segmentation"),
                            explorer.map_array(0, 2, "Side segmentation"))
     assert explorer.num_channels(0, 1, "PEE edge response") == 8 and explorer.num_stages() == 4
@@ -212,7 +212,7 @@ def test_switched_off_maps_are_not_offered():
     assert ex.available_maps() == offered
     with pytest.raises(ValueError, match="not available"):
         ex.map_array(0, 1, "CFF gate")
-    assert list(MAP_CHOICES) == ["PEE edge response", "IA seg->edge mask", "IA edge->seg mask", "CFF gate",
+    assert list(MAP_CHOICES) == ["PEE edge response", "IA seg->boundary mask", "IA boundary->seg mask", "CFF gate",
                                  "Side segmentation", "Side boundary", "Final prediction"]
 
 

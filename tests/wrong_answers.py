@@ -21,7 +21,7 @@ MEAN, STD = torch.tensor(bl.viz.IMAGENET_MEAN), torch.tensor(bl.viz.IMAGENET_STD
 # --- functions: the notebooks' solutions, one slip each ---------------------------------------------------------
 
 
-def edge_band(mask, border_rule, count_include_pad=None, absolute=True):
+def boundary_band(mask, border_rule, count_include_pad=None, absolute=True):
     y = mask.float()
     if count_include_pad is None:  # the student forgot the rule: F.avg_pool2d's default counts the padding
         local_mean = F.avg_pool2d(y, kernel_size=3, stride=1, padding=1)
@@ -48,15 +48,15 @@ def soft_dice(logits, mask, smooth=1.0, dims=(2, 3), channel=1):
     return (1 - (2 * inter + smooth) / (total + smooth)).mean()
 
 
-def joint(logits, side_masks, side_edges, mask, edge_pos_weight, classes=(1.0, None), band=True, dice=True):
+def joint(logits, side_masks, side_boundaries, mask, boundary_pos_weight, classes=(1.0, None), band=True, dice=True):
     y = mask[:, 0].long()
-    b = bl.edge_target(mask)[:, 0].long() if band else y
+    b = bl.boundary_target(mask)[:, 0].long() if band else y
     w = None
-    if edge_pos_weight is not None and classes is not None:
-        w = logits.new_tensor([edge_pos_weight if c is None else c for c in classes])
+    if boundary_pos_weight is not None and classes is not None:
+        w = logits.new_tensor([boundary_pos_weight if c is None else c for c in classes])
     main = F.cross_entropy(logits, y) + (soft_dice(logits, mask) if dice else 0)
     return main + sum(F.cross_entropy(s, y) for s in side_masks) + sum(
-        F.cross_entropy(e, b, weight=w) for e in side_edges)
+        F.cross_entropy(e, b, weight=w) for e in side_boundaries)
 
 
 def dice_jaccard_both_empty_zero(pred, target):
@@ -142,7 +142,7 @@ class MiniMTLStage(nn.Module):
             self.attend_s, self.attend_e = separable(dim, dim), separable(dim, dim)
         else:
             self.attend_e, self.attend_s = separable(dim, dim), separable(dim, dim)
-        self.edge_head = nn.Conv2d(dim, num_classes, 3, padding=1, bias=self.head_bias)
+        self.boundary_head = nn.Conv2d(dim, num_classes, 3, padding=1, bias=self.head_bias)
         self.seg_head = nn.Conv2d(dim, num_classes, 3, padding=1, bias=self.head_bias)
 
     def forward(self, x):
@@ -151,8 +151,8 @@ class MiniMTLStage(nn.Module):
         E = e + g(self.attend_e(e)) * s
         S = s + g(self.attend_s(s)) * e
         if self.heads_swapped:
-            return S, self.seg_head(E), self.edge_head(S)
-        return S, self.seg_head(S), self.edge_head(E)
+            return S, self.seg_head(E), self.boundary_head(S)
+        return S, self.seg_head(S), self.boundary_head(E)
 
 
 class StageSigmoid(MiniMTLStage):
@@ -271,15 +271,15 @@ class TinyBANet(nn.Module):
             return F.interpolate(t, size=x.shape[-2:], mode="bilinear", align_corners=True)
 
         feats = self.backbone(x)
-        S, side_masks, side_edges = [], [], []
+        S, side_masks, side_boundaries = [], [], []
         for i, f in enumerate(feats):
             out = self.mtl[i](self.pee[i](self.reduce[i](f))[0])
             S.append(out["seg_features"])
             side_masks.append(up(out["side_mask"]) if self.up_sides else out["side_mask"])
-            side_edges.append(up(out["side_edge"]) if self.up_sides else out["side_edge"])
+            side_boundaries.append(up(out["side_boundary"]) if self.up_sides else out["side_boundary"])
         fused = [cff(S)[0] for cff in self.cff] if self.use_cff else S
         logits = self.decoder(fused, self.aspp(feats[3]))
-        return up(logits) if self.up_logits else logits, side_masks, side_edges
+        return up(logits) if self.up_logits else logits, side_masks, side_boundaries
 
 
 class TinyNoCFF(TinyBANet):
@@ -339,9 +339,9 @@ STUDENT_MISTAKES = {
         torch.tensor(image).float().view(3, *image.shape[:2]) / 255 - MEAN.view(3, 1, 1)) / STD.view(3, 1, 1),
     ("normalize", "channels last"): _channels_last,
     ("normalize", "no mean and std"): lambda image: torch.tensor(image).permute(2, 0, 1).float() / 255,
-    ("edge_target", "padding counted"): lambda mask, rule: edge_band(mask, rule),
-    ("edge_target", "padding never counted"): lambda mask, rule: edge_band(mask, rule, count_include_pad=False),
-    ("edge_target", "one side only"): lambda mask, rule: edge_band(mask, rule, rule == "zero_padding", False),
+    ("boundary_target", "padding counted"): lambda mask, rule: boundary_band(mask, rule),
+    ("boundary_target", "padding never counted"): lambda mask, rule: boundary_band(mask, rule, count_include_pad=False),
+    ("boundary_target", "one side only"): lambda mask, rule: boundary_band(mask, rule, rule == "zero_padding", False),
     ("stage_sizes", "rounding down"): lambda size, stride: stage_sizes(size, stride, halve=lambda n: n // 2),
     ("stage_sizes", "no dilation"): lambda size, stride: stage_sizes(size, stride, dilated=False),
     ("pee_reference_form", "padding not counted"): lambda f, kernels: [
@@ -362,9 +362,9 @@ STUDENT_MISTAKES = {
     ("soft_dice_loss", "no smoothing"): lambda logits, mask: soft_dice(logits, mask, smooth=0.0),
     ("soft_dice_loss", "one Dice for the batch"): lambda logits, mask: soft_dice(logits, mask, dims=(0, 1, 2, 3)),
     ("soft_dice_loss", "background channel"): lambda logits, mask: soft_dice(logits, mask, channel=0),
-    ("joint_loss", "edge_pos_weight ignored"): lambda *a: joint(*a, classes=None),
+    ("joint_loss", "boundary_pos_weight ignored"): lambda *a: joint(*a, classes=None),
     ("joint_loss", "background weighted"): lambda *a: joint(*a, classes=(None, 1.0)),
-    ("joint_loss", "side edges against the mask"): lambda *a: joint(*a, band=False),
+    ("joint_loss", "side boundaries against the mask"): lambda *a: joint(*a, band=False),
     ("joint_loss", "no Dice term"): lambda *a: joint(*a, dice=False),
     ("poly_lr", "linear"): lambda base_lr, step, total: base_lr * (1 - step / total),
     ("poly_lr", "one step ahead"): lambda base_lr, step, total: base_lr * max(0, 1 - (step + 1) / total) ** 0.9,
@@ -401,5 +401,5 @@ STRUCTURAL = [
                                   "fuse.1.weight, and your module has none there"),
     ("build_pee", PEESqueezeBias, "a bias too many: your squeeze has one"),
     ("build_cff", CFFWithBatchNorm, "a BatchNorm too many: your W.0.1 is a BatchNorm"),
-    ("build_mtl_stage", StageHeadsWithoutBias, "a missing bias: the library's edge_head has one (bias=True)"),
+    ("build_mtl_stage", StageHeadsWithoutBias, "a missing bias: the library's boundary_head has one (bias=True)"),
 ]

@@ -1,8 +1,8 @@
 """Synthetic lesions: the embedded default dataset, painted with numpy in a few milliseconds.
 
-`synthetic_sample(seed)` paints a low-contrast, textured, fuzzy-edged blob (a skin lesion or a colon
-polyp) under uneven light, with sensor noise, hairs and specular spots. Each sample is one of five
-*cases* (`CASES`): an easy lesion, or one where the outline is what decides:
+`synthetic_sample(seed)` paints a low-contrast, textured blob with a fuzzy outline (a skin lesion
+or a colon polyp) under uneven light, with sensor noise, hairs and specular spots. Each sample is
+one of five *cases* (`CASES`): an easy lesion, or one where the outline is what decides:
 
     easy       the base lesion
     faint_rim  along one stretch of the rim (an arc of 90-160 degrees) the lesion fades into the
@@ -43,8 +43,8 @@ from ..files import atomic_write, save_png
 # The lesion outline is a star-shaped radial function
 # r(theta) = r0 (1 + sum_k a_k cos(k theta + phi_k)) plus a smooth noise wobble. The mask is exactly
 # where the signed distance d = r(theta) - rho is positive; the image uses alpha = sigmoid(d / w),
-# so the true boundary is the 50% level of a blurred edge. `difficulty` in [0, 1] lowers the
-# contrast, widens the edge blur and adds noise.
+# so the true boundary is the 50% level of a blurred outline. `difficulty` in [0, 1] lowers the
+# contrast, widens the outline's blur and adds noise.
 
 # (background RGB, lesion target RGB) for each look; the lesion colour is pulled from the background
 # toward its target by the contrast, so the two stay close.
@@ -175,12 +175,12 @@ def _outline(rng, extra, size: int, case: str) -> _Lesion:
 
 
 def _visibility(rng, extra, les: _Lesion, difficulty: float, case: str) -> None:
-    """Soft alpha: the blurred edge, wider with difficulty; the lesion also fades toward its border
-    (thinner pigment, flatter polyp). The faint_rim case fades one arc of the rim; the decoy case
-    adds a patch."""
+    """Soft alpha: the blurred outline, wider with difficulty; the lesion also fades toward its
+    border (thinner pigment, flatter polyp). The faint_rim case fades one arc of the rim; the decoy
+    case adds a patch."""
     d, r0, theta = les.d, les.r0, les.theta
-    edge = les.size * (0.006 + 0.03 * difficulty) * _uniform(rng, 0.6, 1.4)
-    alpha = 0.5 + 0.5 * np.tanh(d / (2.0 * edge))  # = sigmoid(d / edge), without overflow
+    blur = les.size * (0.006 + 0.03 * difficulty) * _uniform(rng, 0.6, 1.4)
+    alpha = 0.5 + 0.5 * np.tanh(d / (2.0 * blur))  # = sigmoid(d / blur), without overflow
     alpha *= 0.55 + 0.45 * np.clip(d / (0.5 * r0), 0.0, 1.0)  # (H, W)
     if case == "faint_rim":  # one arc of the rim fades out: near the outline alpha drops to 10%
         centre, half = _uniform(extra, -math.pi, math.pi), _uniform(extra, 0.8, 1.4)
@@ -196,7 +196,7 @@ def _visibility(rng, extra, les: _Lesion, difficulty: float, case: str) -> None:
         dy = float(np.clip(les.cy + dist * math.sin(angle), 0.1 * size, 0.9 * size))
         dx = float(np.clip(les.cx + dist * math.cos(angle), 0.1 * size, 0.9 * size))
         r_decoy = r0 * _uniform(extra, 0.45, 0.8)
-        # no sharp edge
+        # no sharp outline
         soft = 0.5 + 0.5 * np.tanh((r_decoy - np.hypot(y - dy, x - dx)) / (0.25 * r_decoy))
         # (H, W), fading out where the lesion begins
         decoy = (soft * (1.0 - alpha)).astype(np.float32)

@@ -4,7 +4,7 @@
       -> DilatedResNet                      x_1..x_4   (B, C_i, h_i, w_i)
       -> reduce_i: 1x1 conv C_i -> R         F'_i       (B, R, h_i, w_i)
       -> PEE_i                               P_i        (B, R, h_i, w_i)
-      -> MiniMTL_i (branches e, s; IA)       S_i, side mask_i, side edge_i
+      -> MiniMTL_i (branches e, s; IA)       S_i, side mask_i, side boundary_i
       -> CFF_i over S_1..S_4                 C_i        (B, R, h_i, w_i)
       -> Decoder(C_1..C_4, ASPP(x_4))        logits     (B, K, H/4, W/4)
       -> bilinear upsample                   logits     (B, K, H, W)
@@ -54,7 +54,7 @@ class BANet(nn.Module):
         size = x.shape[-2:]  # (H, W)
         feats = self.backbone(x)  # 4 x (B, C_i, h_i, w_i)
         maps: dict[str, list[Tensor]] = {"stages": feats} if return_maps else {}
-        seg_feats, side_masks, side_edges = [], [], []
+        seg_feats, side_masks, side_boundaries = [], [], []
         for i, f in enumerate(feats):
             f = self.reduce[i](f)  # F'_i (B, R, h_i, w_i)
             if return_maps:
@@ -65,13 +65,13 @@ class BANet(nn.Module):
             # K-channel maps: resized in the plain layout, which suits few channels
             if "side_mask" in stage:
                 side_masks.append(resize_to(stage["side_mask"].contiguous(), size))  # (B, K, H, W)
-                side_edges.append(resize_to(stage["side_edge"].contiguous(), size))
+                side_boundaries.append(resize_to(stage["side_boundary"].contiguous(), size))
             if return_maps:
                 if edges is not None:
                     maps.setdefault("pee_edge", []).append(edges)
-                for name in ("edge_branch", "seg_branch", "ia_seg_to_edge", "ia_edge_to_seg",
-                             "ia_borrowed_by_seg", "ia_borrowed_by_edge", "seg_features",
-                             "edge_features"):
+                for name in ("boundary_branch", "seg_branch", "ia_seg_to_boundary",
+                             "ia_boundary_to_seg", "ia_borrowed_by_seg", "ia_borrowed_by_boundary",
+                             "seg_features", "boundary_features"):
                     if name in stage:
                         maps.setdefault(name, []).append(stage[name])
 
@@ -94,6 +94,6 @@ class BANet(nn.Module):
         # (B, K, H, W)
         logits = resize_to(self.decoder(list(fused), aspp, steps).contiguous(), size)
         return SegmentationOutput(
-            logits, tuple(side_masks), tuple(side_edges),
+            logits, tuple(side_masks), tuple(side_boundaries),
             {k: tuple(v) for k, v in maps.items()} if return_maps else None,
         )

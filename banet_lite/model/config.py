@@ -14,7 +14,7 @@ size. Every preset carries the same ablation switches:
 | `use_cff`          | S_i + gate * sum_j sig(W_j S_j') S_j'     | S_i unchanged (the decoder      |
 |                    |                                           | still fuses top-down)           |
 | `use_aspp`         | d4 = block(concat(CFF_4, ASPP(x4)))       | d4 = CFF_4                      |
-| `deep_supervision` | 4 side masks + 4 side edges in the loss   | no side heads; only the final   |
+| `deep_supervision` | 4 side masks + 4 side boundaries in loss  | no side heads; only the final   |
 |                    |                                           | output is trained               |
 
 `paper` reproduces the reference implementation's structure exactly (42,773,074 parameters for

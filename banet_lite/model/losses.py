@@ -13,15 +13,16 @@ marked as boundary, though it is not a lesion boundary.
 
 Joint loss. For the final logits and the 4 side outputs of each kind:
 
-    L = L_main(out, y) + sum_i lambda_i * ( CE(side_mask_i, y) + w_edge * CE_w(side_edge_i, b) )
+    L = L_main(out, y)
+        + sum_i lambda_i * ( CE(side_mask_i, y) + w_boundary * CE_w(side_boundary_i, b) )
     L_main = CE(out, y) + w_dice * Dice(p_fg(out), y)
-    CE_w: cross-entropy with the boundary class weighted w (edge_pos_weight; None: w = 1)
+    CE_w: cross-entropy with the boundary class weighted w (boundary_pos_weight; None: w = 1)
 
 CE is binary cross-entropy for a 1-channel output and softmax cross-entropy for K >= 2;
 Dice(p, y) = 1 - (2 sum p y + 1) / (sum p + sum y + 1), per image, then averaged. The paper
-uses lambda_i = 1, w_edge = 1, w = 1 and BCE everywhere; the reference adds the Dice term
+uses lambda_i = 1, w_boundary = 1, w = 1 and BCE everywhere; the reference adds the Dice term
 (w_dice = 1). Boundary pixels are few (a few percent of the image), so w > 1 up-weights them;
-w_edge = 0 trains without boundary supervision.
+w_boundary = 0 trains without boundary supervision.
 """
 
 from __future__ import annotations
@@ -36,10 +37,10 @@ from .config import BORDER_RULES
 from .output import foreground_probabilities
 
 
-def edge_target(mask: Tensor, border_rule: str = "exclude_padding") -> Tensor:
+def boundary_target(mask: Tensor, border_rule: str = "exclude_padding") -> Tensor:
     """(B, 1, H, W) labels -> (B, 1, H, W) float boundary band in {0, 1}."""
     if border_rule not in BORDER_RULES:
-        raise ValueError(f"edge_target: border_rule={border_rule!r}: choose one "
+        raise ValueError(f"boundary_target: border_rule={border_rule!r}: choose one "
                          f"of {sorted(BORDER_RULES)}")
     y = mask.float()
     local_mean = F.avg_pool2d(y, 3, stride=1, padding=1,
@@ -87,18 +88,19 @@ class JointLoss(nn.Module):
     Args:
         side_weights: lambda_i, one for all four stages or four values (paper: 1).
         dice_weight: w_dice, the soft Dice term on the final output (the reference's: 1).
-        edge_weight: w_edge, the side boundary terms' weight; 0 switches boundary supervision off.
-        edge_pos_weight: w, the boundary class's weight in those terms; None is 1 (the paper's).
+        boundary_weight: w_boundary, the side boundary terms' weight; 0 switches boundary
+            supervision off.
+        boundary_pos_weight: w, the boundary class's weight in those terms; None is 1 (the paper's).
         border_rule: the boundary target's border rule; `fit` passes the model's own.
 
     Example:
-        >>> loss_fn = JointLoss(edge_pos_weight=10.0)
-        >>> # parts: main_ce, main_dice, side_seg, side_edge
+        >>> loss_fn = JointLoss(boundary_pos_weight=10.0)
+        >>> # parts: main_ce, main_dice, side_seg, side_boundary
         >>> total, parts = loss_fn(model(images), masks)
     """
 
     def __init__(self, side_weights: float | Sequence[float] = 1.0, dice_weight: float = 1.0,
-                 edge_weight: float = 1.0, edge_pos_weight: float | None = None,
+                 boundary_weight: float = 1.0, boundary_pos_weight: float | None = None,
                  border_rule: str = "exclude_padding"):
         super().__init__()
         if border_rule not in BORDER_RULES:
@@ -107,20 +109,20 @@ class JointLoss(nn.Module):
         self.border_rule = border_rule  # of the boundary target; fit passes the model's own
         self.side_weights = ([float(side_weights)] * 4 if isinstance(side_weights, (int, float))
                              else list(side_weights))
-        self.dice_weight, self.edge_weight = dice_weight, edge_weight
-        self.edge_pos_weight = edge_pos_weight
+        self.dice_weight, self.boundary_weight = dice_weight, boundary_weight
+        self.boundary_pos_weight = boundary_pos_weight
         # per (device, dtype, K): built once, not per step
-        self._edge_class_weights: dict[tuple, Tensor] = {}
+        self._boundary_class_weights: dict[tuple, Tensor] = {}
 
-    def edge_class_weights(self, logits: Tensor) -> Tensor | None:
-        """`class_weights` for the side edge loss, made once per device, dtype and class count
+    def boundary_class_weights(self, logits: Tensor) -> Tensor | None:
+        """`class_weights` for the side boundary loss, made once per device, dtype and class count
         (a tensor built each step would be a small host-to-device copy in every step)."""
-        if self.edge_pos_weight is None:
+        if self.boundary_pos_weight is None:
             return None
         key = (logits.device, logits.dtype, logits.shape[1])
-        if key not in self._edge_class_weights:
-            self._edge_class_weights[key] = class_weights(logits, self.edge_pos_weight)
-        return self._edge_class_weights[key]
+        if key not in self._boundary_class_weights:
+            self._boundary_class_weights[key] = class_weights(logits, self.boundary_pos_weight)
+        return self._boundary_class_weights[key]
 
     def forward(self, out, mask: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         """out: SegmentationOutput; mask (B, 1, H, W) in {0, 1} -> (total, named parts)."""
@@ -133,23 +135,25 @@ class JointLoss(nn.Module):
         }
         total = parts["main_ce"] + self.dice_weight * parts["main_dice"]
         if out.side_masks:
-            boundary = edge_target(mask, self.border_rule)  # (B, 1, H, W)
+            band = boundary_target(mask, self.border_rule)  # (B, 1, H, W)
             if softmax:
-                boundary = boundary.long()
+                band = band.long()
             seg = [cross_entropy(s, mask) for s in out.side_masks]
-            edge = [cross_entropy(e, boundary, self.edge_class_weights(e)) for e in out.side_edges]
+            bnd = [cross_entropy(b, band, self.boundary_class_weights(b))
+                   for b in out.side_boundaries]
             parts["side_seg"] = sum(w * l for w, l in zip(self.side_weights, seg))
-            parts["side_edge"] = sum(w * l for w, l in zip(self.side_weights, edge))
-            total = total + parts["side_seg"] + self.edge_weight * parts["side_edge"]
+            parts["side_boundary"] = sum(w * l for w, l in zip(self.side_weights, bnd))
+            total = total + parts["side_seg"] + self.boundary_weight * parts["side_boundary"]
         parts["total"] = total
         return total, {k: v.detach() for k, v in parts.items()}
 
 
 def joint_loss_for(model: nn.Module, side_weights: float | Sequence[float] = 1.0,
-                   edge_pos_weight: float | None = None, edge_weight: float = 1.0) -> JointLoss:
+                   boundary_pos_weight: float | None = None,
+                   boundary_weight: float = 1.0) -> JointLoss:
     """The JointLoss `fit` trains `model` with: its boundary target follows the network's border
     rule (the paper preset: the reference's zero padding; a network without one, like the U-Net,
     the default)."""
     border_rule = getattr(getattr(model, "config", None), "border_rule", "exclude_padding")
-    return JointLoss(side_weights=side_weights, edge_weight=edge_weight,
-                     edge_pos_weight=edge_pos_weight, border_rule=border_rule)
+    return JointLoss(side_weights=side_weights, boundary_weight=boundary_weight,
+                     boundary_pos_weight=boundary_pos_weight, border_rule=border_rule)

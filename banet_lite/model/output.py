@@ -23,11 +23,11 @@ from torch import Tensor
 class SegmentationOutput:
     logits: Tensor  # (B, K, H, W)
     side_masks: tuple[Tensor, ...] = ()  # 4 x (B, K, H, W), or () without deep supervision
-    side_edges: tuple[Tensor, ...] = ()  # 4 x (B, K, H, W)
+    side_boundaries: tuple[Tensor, ...] = ()  # 4 x (B, K, H, W)
     # with return_maps=True: name -> 4 per-stage maps: stages (x_i), reduced (F'), pee_edge,
-    # edge_branch (e), seg_branch (s), ia_seg_to_edge, ia_edge_to_seg (the IA gates),
-    # ia_borrowed_by_seg, ia_borrowed_by_edge, seg_features (S), edge_features (E), cff_gate,
-    # cff_sent (B, 3, R, h, w), cff_added, decoder_steps (d4, d3, d2, d1)
+    # boundary_branch (e), seg_branch (s), ia_seg_to_boundary, ia_boundary_to_seg (the IA gates),
+    # ia_borrowed_by_seg, ia_borrowed_by_boundary, seg_features (S), boundary_features (E),
+    # cff_gate, cff_sent (B, 3, R, h, w), cff_added, decoder_steps (d4, d3, d2, d1)
     maps: dict[str, tuple[Tensor, ...]] | None = None
 
 

@@ -55,11 +55,11 @@ def module_table() -> list[tuple[str, str, Callable[[Tensor], Tensor] | None]]:
             (f"pee.{i}.fuse.1.", mtl + "fuse_conv.2.", None),
             (f"pee.{i}.fuse.2.", mtl + "fuse_conv.3.", None),
             (f"pee.{i}.fuse.3.", mtl + "fuse_conv.4.", None),
-            (f"mtl.{i}.edge_branch.", mtl + "edge_conv.", None),
+            (f"mtl.{i}.boundary_branch.", mtl + "edge_conv.", None),
             (f"mtl.{i}.seg_branch.", mtl + "seg_conv.", None),
-            (f"mtl.{i}.ia.attend_edge.", mtl + "att_edge.", None),
+            (f"mtl.{i}.ia.attend_boundary.", mtl + "att_edge.", None),
             (f"mtl.{i}.ia.attend_seg.", mtl + "att_seg.", None),
-            (f"mtl.{i}.edge_head.", mtl + "edge_supervision.", None),
+            (f"mtl.{i}.boundary_head.", mtl + "edge_supervision.", None),
             (f"mtl.{i}.seg_head.", mtl + "seg_supervision.", None),
         ]
         # the order the reference passes the other stages in

@@ -3,7 +3,7 @@ model.
 
     load_checkpoint(path)       the checkpoint dict, read with torch.load(weights_only=True): no
                                 code runs from the file; a missing or foreign file is one clear
-                                error
+                                error; names from banet-lite 0.1 are brought up to date
     model_from_checkpoint(ckpt) the network it was trained with (its `config` entry names the
                                 family), with its weights
     load_model(path, device)    both, the network in eval mode on the device
@@ -15,6 +15,7 @@ this side only reads, so evaluation never imports the training room.
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 from pathlib import Path
 
 import torch
@@ -23,6 +24,47 @@ from torch import nn
 from ..errors import CheckpointError, MissingFileError
 from ..utils import resolve_device
 from .registry import build_model, config_from_dict
+
+# banet-lite 0.1 called the boundary side "edge" (labels, branch, heads, loss), the word PEE keeps
+# for its feature edges. A 0.1 checkpoint still loads and resumes as itself: its weight names,
+# TrainConfig fields and history columns are renamed on reading (old -> new, as substrings).
+RENAMED_WEIGHTS = {".edge_branch.": ".boundary_branch.", ".edge_head.": ".boundary_head.",
+                   ".attend_edge.": ".attend_boundary."}
+RENAMED_SETTINGS = {"edge_weight": "boundary_weight", "edge_pos_weight": "boundary_pos_weight"}
+RENAMED_COLUMNS = {"side_edge": "side_boundary"}  # train_side_edge -> train_side_boundary
+
+
+def _renamed(name: str, table: dict[str, str]) -> str:
+    for old, new in table.items():
+        name = name.replace(old, new)
+    return name
+
+
+def _renamed_weights(state: dict) -> dict:
+    """A state dict with RENAMED_WEIGHTS applied; its `_metadata` (per-module versions, keyed by
+    module prefix) follows."""
+    if all(_renamed(k, RENAMED_WEIGHTS) == k for k in state):
+        return state
+    new = OrderedDict((_renamed(k, RENAMED_WEIGHTS), v) for k, v in state.items())
+    meta = getattr(state, "_metadata", None)
+    if meta is not None:
+        new._metadata = OrderedDict((_renamed(k + ".", RENAMED_WEIGHTS)[:-1], v)
+                                    for k, v in meta.items())
+    return new
+
+
+def upgrade_names(ckpt: dict) -> dict:
+    """The checkpoint with today's names for its weights, settings and history (a no-op on one
+    written by this version)."""
+    if isinstance(ckpt.get("model"), dict):
+        ckpt["model"] = _renamed_weights(ckpt["model"])
+    if isinstance(ckpt.get("train_config"), dict):
+        ckpt["train_config"] = {RENAMED_SETTINGS.get(k, k): v
+                                for k, v in ckpt["train_config"].items()}
+    if isinstance(ckpt.get("history"), list):
+        ckpt["history"] = [{_renamed(k, RENAMED_COLUMNS): v for k, v in row.items()}
+                           if isinstance(row, dict) else row for row in ckpt["history"]]
+    return ckpt
 
 
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
@@ -37,7 +79,7 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
                               f"({type(exc).__name__}: {exc})") from exc
     if not isinstance(ckpt, dict) or "model" not in ckpt or "config" not in ckpt:
         raise CheckpointError(f"{path}: not a banet-lite checkpoint (no 'model'/'config' entries)")
-    return ckpt
+    return upgrade_names(ckpt)
 
 
 def model_from_checkpoint(ckpt: dict) -> nn.Module:

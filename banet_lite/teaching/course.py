@@ -76,6 +76,6 @@ def held_out_side_f1(model: nn.Module, batch_size: int = 16) -> list[float]:
     sums = [0.0] * 4
     for i in range(0, len(images), batch_size):
         x, y = images[i : i + batch_size], masks[i : i + batch_size]
-        scores = side_boundary_f_scores(model(x.to(device)).side_edges, y, rule)
+        scores = side_boundary_f_scores(model(x.to(device)).side_boundaries, y, rule)
         sums = [s + f * len(x) for s, f in zip(sums, scores)]
     return [s / len(images) for s in sums]

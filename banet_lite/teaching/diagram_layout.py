@@ -17,7 +17,7 @@ the data, FPN-style: the backbone goes up (bottom-up), the decoder comes down (t
        ^                                   :     |   |    |
     layer 1 -> reduce -> PEE -> mini-MTL + IA -> | . | -> d1 -> head -> logits
        ^                                   :                                 |
-    input -> stem          side mask i, side edge i ............> joint loss <-'
+    input -> stem          side mask i, side boundary i ............> joint loss <-'
 """
 
 from __future__ import annotations
@@ -193,7 +193,7 @@ def _count(module: nn.Module | None) -> str:
 def _headers(net: BANet, lay: Layout) -> None:
     """Each column's name and its module's total, above the rows."""
     cfg, heads = net.config, net.mtl[0].seg_head is not None
-    side = sum(count_parameters(m) for mtl in net.mtl for m in (mtl.seg_head, mtl.edge_head)
+    side = sum(count_parameters(m) for mtl in net.mtl for m in (mtl.seg_head, mtl.boundary_head)
                if m is not None)
     pee_on, ia_on, cff_off = net.pee[0].enabled, net.mtl[0].ia is not None, net.cff is None
     headers = [  # (column, name, parameters, groups, switched off)
@@ -253,7 +253,8 @@ def _stage_row(net: BANet, s: Shapes, i: int, lay: Layout) -> None:
     for a, b in (("backbone", "reduce"), ("reduce", "pee"), ("pee", "mtl")):
         lay.arrows.append(Arrow([(col[a][1], y), (col[b][0], y)]))
     side_on = mtl.seg_head is not None
-    for dy, kind in ((1.9, "mask"), (-0.1, "edge")):  # side mask i (upper), side edge i (middle)
+    # side mask i (upper), side boundary i (middle)
+    for dy, kind in ((1.9, "mask"), (-0.1, "boundary")):
         ty = y + dy
         label = f"side {kind} {i + 1}" if side_on else f"side {kind} off"
         lay.boxes.append(Box(*col["side"], ty, 1.7, label, ("mtl", "loss"), off=not side_on,
@@ -273,7 +274,7 @@ def _side_bus(net: BANet, img_size: int, lay: Layout) -> None:
     style = "loss" if heads else "off"
     lay.arrows.append(Arrow([(BUS_X, ROW_Y[3] + 1.9), (BUS_X, BUS_Y), (COLS["head"][0], BUS_Y)],
                             style, dashed=True, lw=1.0))
-    text = (f"4 side masks + 4 side edges, upsampled to {img_size}x{img_size}" if heads
+    text = (f"4 side masks + 4 side boundaries, upsampled to {img_size}x{img_size}" if heads
             else "deep supervision off: no side outputs")
     lay.labels.append(Label((BUS_X + COLS["head"][0]) / 2, BUS_Y + 1.1, text, line=style,
                             fontsize=6.2))
@@ -331,7 +332,7 @@ def _decoder_and_loss(net: BANet, s: Shapes, lay: Layout) -> None:
     up = s.logits[1] / s.head[1]
     heads = net.mtl[0].seg_head is not None
     loss = ["joint loss", "main: CE + Dice(logits, mask)"]
-    loss += (["+ side seg: CE(side mask i, mask)", "+ side edge: CE(side edge i, boundary)"]
+    loss += (["+ side seg: CE(side mask i, mask)", "+ side boundary: CE(side boundary i, boundary)"]
              if heads else ["(side terms off)"])
     lay.boxes += [
         Box(*col["head"], y1, ROW_H, f"head\n3x3, 1x1 \u2192 K\n{fmt(s.head)}\n{_count(dec.head)}",

@@ -111,10 +111,10 @@ def soft_dice_loss(logits: Tensor, mask: Tensor) -> Tensor:
     return losses.soft_dice_loss(logits, mask)
 
 
-def joint_loss(logits: Tensor, side_masks: list[Tensor], side_edges: list[Tensor], mask: Tensor,
-               edge_pos_weight: float | None) -> Tensor:
-    out = SegmentationOutput(logits, tuple(side_masks), tuple(side_edges))
-    return JointLoss(edge_pos_weight=edge_pos_weight)(out, mask)[0]
+def joint_loss(logits: Tensor, side_masks: list[Tensor], side_boundaries: list[Tensor],
+               mask: Tensor, boundary_pos_weight: float | None) -> Tensor:
+    out = SegmentationOutput(logits, tuple(side_masks), tuple(side_boundaries))
+    return JointLoss(boundary_pos_weight=boundary_pos_weight)(out, mask)[0]
 
 
 def train_step(model: nn.Module, images: Tensor, masks: Tensor, optimizer: torch.optim.Optimizer,
@@ -137,11 +137,11 @@ class PEEAnswer(PyramidEdgeExtraction):
 
 class MiniMTLStageAnswer(MiniMTL):
     """The reference form (attention blocks A_e, A_s) with side heads; returns
-    (S, side_mask, side_edge)."""
+    (S, side_mask, side_boundary)."""
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         out = super().forward(x)
-        return out["seg_features"], out["side_mask"], out["side_edge"]
+        return out["seg_features"], out["side_mask"], out["side_boundary"]
 
 
 class CFFAnswer(CrossFeatureFusion):
@@ -152,11 +152,11 @@ class CFFAnswer(CrossFeatureFusion):
 
 
 class TinyBANetAnswer(BANet):
-    """The whole network; returns (logits, side_masks, side_edges)."""
+    """The whole network; returns (logits, side_masks, side_boundaries)."""
 
     def forward(self, x: Tensor) -> tuple[Tensor, tuple[Tensor, ...], tuple[Tensor, ...]]:
         out = super().forward(x)
-        return out.logits, out.side_masks, out.side_edges
+        return out.logits, out.side_masks, out.side_boundaries
 
 
 # --- the inputs each exercise is checked on: function exercises, argument tuples; module exercises,
@@ -165,7 +165,7 @@ class TinyBANetAnswer(BANet):
 _CFF_SHAPES = [(1, 3, 16, 16), (1, 3, 8, 8), (1, 3, 8, 8), (1, 3, 8, 8)]
 
 
-def edge_target_cases() -> list[tuple]:
+def boundary_target_cases() -> list[tuple]:
     rules = ("exclude_padding", "zero_padding")
     return [(masks(s), rule) for s in (0, 1) for rule in rules] + [
         (torch.ones(1, 1, 8, 8), "zero_padding"), (torch.zeros(1, 1, 8, 8), "exclude_padding")]
@@ -247,13 +247,13 @@ def boundary_f_cases() -> list[tuple]:
 @dataclass(frozen=True)
 class TrainStepCase:
     """Two steps of a reader's training step from one start: a `preset` BA-Net built after
-    manual_seed(seed), in train mode, Adam(lr), JointLoss(edge_pos_weight), and one fixed batch
+    manual_seed(seed), in train mode, Adam(lr), JointLoss(boundary_pos_weight), and one fixed batch
     of `batch` synthetic images."""
 
     preset: str
     seed: int
     lr: float
-    edge_pos_weight: float | None
+    boundary_pos_weight: float | None
     batch: int = 2
     size: int = 64
 
@@ -263,7 +263,7 @@ class TrainStepCase:
         model = build_model(self.preset).train()
         images = features(self.seed, [(self.batch, 3, self.size, self.size)])[0]
         optimizer = torch.optim.Adam(model.parameters(), lr=self.lr)
-        loss_fn = JointLoss(edge_pos_weight=self.edge_pos_weight)
+        loss_fn = JointLoss(boundary_pos_weight=self.boundary_pos_weight)
         return model, images, masks(self.seed, self.batch, self.size), optimizer, loss_fn
 
     def describe(self, step_name: str) -> str:
@@ -272,7 +272,7 @@ class TrainStepCase:
                 f"images=float32 tensor ({b}, 3, {s}, {s}), "
                 f"masks=float32 tensor ({b}, 1, {s}, {s}), "
                 f"optimizer=Adam(lr={self.lr!r}), "
-                f"loss_fn=JointLoss(edge_pos_weight={self.edge_pos_weight!r})), "
+                f"loss_fn=JointLoss(boundary_pos_weight={self.boundary_pos_weight!r})), "
                 "twice from the same start")
 
 

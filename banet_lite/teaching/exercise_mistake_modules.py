@@ -50,17 +50,17 @@ class _Stage(answers.MiniMTLStageAnswer):
     gate, blocks, heads = "1 - sigmoid", "A_e on e", "right"
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        e, s = self.edge_branch(x), self.seg_branch(x)
-        a_e, a_s = (self.ia.attend_edge, self.ia.attend_seg) if self.blocks == "A_e on e" else (
-            self.ia.attend_seg, self.ia.attend_edge)
+        e, s = self.boundary_branch(x), self.seg_branch(x)
+        a_e, a_s = (self.ia.attend_boundary, self.ia.attend_seg) if self.blocks == "A_e on e" else (
+            self.ia.attend_seg, self.ia.attend_boundary)
 
         def gate(z: Tensor) -> Tensor:
             return 1 - torch.sigmoid(z) if self.gate == "1 - sigmoid" else torch.sigmoid(z)
 
         E, S = e + gate(a_e(e)) * s, s + gate(a_s(s)) * e
         if self.heads == "swapped":
-            return S, self.seg_head(E), self.edge_head(S)
-        return S, self.seg_head(S), self.edge_head(E)
+            return S, self.seg_head(E), self.boundary_head(S)
+        return S, self.seg_head(S), self.boundary_head(E)
 
 
 class StageSigmoidGate(_Stage):
@@ -147,18 +147,18 @@ class _Tiny(answers.TinyBANetAnswer):
 
     def forward(self, x: Tensor) -> tuple[Tensor, tuple[Tensor, ...], tuple[Tensor, ...]]:
         feats = self.backbone(x)
-        S, side_masks, side_edges = [], [], []
+        S, side_masks, side_boundaries = [], [], []
         for i, f in enumerate(feats):
             stage = self.mtl[i](self.pee[i](self.reduce[i](f))[0])
             S.append(stage["seg_features"])
             side_masks.append(resize_to(stage["side_mask"], x) if self.up_sides
                               else stage["side_mask"])
-            side_edges.append(resize_to(stage["side_edge"], x) if self.up_sides
-                              else stage["side_edge"])
+            side_boundaries.append(resize_to(stage["side_boundary"], x) if self.up_sides
+                              else stage["side_boundary"])
         fused = [m(S)[0] for m in self.cff] if self.fuse else S
         logits = self.decoder(fused, self.aspp(feats[3]))
         return (resize_to(logits, x) if self.up_logits else logits, tuple(side_masks),
-                tuple(side_edges))
+                tuple(side_boundaries))
 
 
 class TinyWithoutCFF(_Tiny):
@@ -212,7 +212,8 @@ MODULE_MISTAKES: dict[str, tuple[Mistake, ...]] = {
                 "A_e and A_s swapped: E's gate is 1 - sigmoid(A_e(e)), S's is 1 - sigmoid(A_s(s)); "
                 "create A_e before A_s (the weights load in creation order)"),
         Mistake("E and S swapped in the heads", StageHeadsSwapped,
-                "E and S swapped in the heads: side_mask = seg_head(S), side_edge = edge_head(E)"),
+                "E and S swapped in the heads: side_mask = seg_head(S), "
+                "side_boundary = boundary_head(E)"),
     ),
     "build_cff": (
         Mistake("align_corners=False", CFFAlignCornersFalse,

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from ..model.losses import edge_target, soft_dice_loss
+from ..model.losses import boundary_target, soft_dice_loss
 from ..model.pee import local_average, pyramid_edges
 
 
@@ -33,7 +33,7 @@ class Mistake:
 # --- 00: data and boundaries ----------------------------------------------------------------------
 
 
-def _edge_target(mask: Tensor, border_rule: str, count_include_pad: bool | None = None,
+def _boundary_target(mask: Tensor, border_rule: str, count_include_pad: bool | None = None,
                  absolute: bool = True) -> Tensor:
     y = mask.float()
     include = border_rule == "zero_padding" if count_include_pad is None else count_include_pad
@@ -102,18 +102,18 @@ def _soft_dice(logits: Tensor, mask: Tensor, smooth: float = 1.0, per_image: boo
     return (1 - (2 * inter + smooth) / (total + smooth)).mean()
 
 
-def _joint_loss(logits: Tensor, side_masks: list[Tensor], side_edges: list[Tensor], mask: Tensor,
-                edge_pos_weight: float | None, weighted: str | None = "boundary",
-                edge_target_of: str = "band", dice: bool = True) -> Tensor:
+def _joint_loss(logits: Tensor, side_masks: list[Tensor], side_boundaries: list[Tensor],
+                mask: Tensor, boundary_pos_weight: float | None, weighted: str | None = "boundary",
+                boundary_target_of: str = "band", dice: bool = True) -> Tensor:
     y = mask[:, 0].long()
-    b = edge_target(mask)[:, 0].long() if edge_target_of == "band" else y
+    b = boundary_target(mask)[:, 0].long() if boundary_target_of == "band" else y
     w = None
-    if edge_pos_weight is not None and weighted is not None:
-        w = logits.new_tensor([1.0, edge_pos_weight] if weighted == "boundary"
-                              else [edge_pos_weight, 1.0])
+    if boundary_pos_weight is not None and weighted is not None:
+        w = logits.new_tensor([1.0, boundary_pos_weight] if weighted == "boundary"
+                              else [boundary_pos_weight, 1.0])
     main = F.cross_entropy(logits, y) + (soft_dice_loss(logits, mask) if dice else 0)
     return (main + sum(F.cross_entropy(s, y) for s in side_masks)
-            + sum(F.cross_entropy(e, b, weight=w) for e in side_edges))
+            + sum(F.cross_entropy(e, b, weight=w) for e in side_boundaries))
 
 
 # --- 05: training ---------------------------------------------------------------------------------
@@ -173,17 +173,17 @@ FUNCTION_MISTAKES: dict[str, tuple[Mistake, ...]] = {
                 "scaled to 0..1 but not standardised: subtract the ImageNet mean and divide by "
                 "the std, per channel (bl.viz.IMAGENET_MEAN, bl.viz.IMAGENET_STD)"),
     ),
-    "edge_target": (
-        Mistake("padding counted", partial(_edge_target, count_include_pad=True),
+    "boundary_target": (
+        Mistake("padding counted", partial(_boundary_target, count_include_pad=True),
                 "your band is the 'zero_padding' one on an 'exclude_padding' input: "
                 "that rule averages only the pixels inside the image, "
                 "F.avg_pool2d(..., count_include_pad=False); F.avg_pool2d counts "
                 f"the zero padding by default ({_FRAME})"),
-        Mistake("padding never counted", partial(_edge_target, count_include_pad=False),
+        Mistake("padding never counted", partial(_boundary_target, count_include_pad=False),
                 "your band is the 'exclude_padding' one on a 'zero_padding' input: that rule "
                 "counts the zeros outside the frame (count_include_pad=True), so lesion pixels on "
                 f"the frame are boundary ({_FRAME})"),
-        Mistake("one side only", partial(_edge_target, absolute=False),
+        Mistake("one side only", partial(_boundary_target, absolute=False),
                 "b marks both sides of the outline, |y - AvgPool_3x3(y)| > 0: without the absolute "
                 "value only the lesion's side is marked"),
     ),
@@ -250,15 +250,16 @@ FUNCTION_MISTAKES: dict[str, tuple[Mistake, ...]] = {
                 "(channel 0 is the background)"),
     ),
     "joint_loss": (
-        Mistake("edge_pos_weight ignored", partial(_joint_loss, weighted=None),
-                "edge_pos_weight weights the boundary class in the four side boundary terms: "
-                "F.cross_entropy(side_edge, b, weight=torch.tensor([1.0, edge_pos_weight]))"),
+        Mistake("boundary_pos_weight ignored", partial(_joint_loss, weighted=None),
+                "boundary_pos_weight weights the boundary class in the four side boundary terms: "
+                "F.cross_entropy(side_boundary, b, "
+                "weight=torch.tensor([1.0, boundary_pos_weight]))"),
         Mistake("background weighted", partial(_joint_loss, weighted="background"),
-                "the weight goes on class 1, the boundary: weight=[1, edge_pos_weight], "
-                "not [edge_pos_weight, 1]"),
-        Mistake("side edges against the mask", partial(_joint_loss, edge_target_of="mask"),
+                "the weight goes on class 1, the boundary: weight=[1, boundary_pos_weight], "
+                "not [boundary_pos_weight, 1]"),
+        Mistake("side boundaries against the mask", partial(_joint_loss, boundary_target_of="mask"),
                 "the side boundary heads learn the boundary band "
-                "b = bl.edge_target(mask), not the mask"),
+                "b = bl.boundary_target(mask), not the mask"),
         Mistake("no Dice term", partial(_joint_loss, dice=False),
                 "the final output's loss is cross-entropy plus the soft Dice loss (the side terms "
                 "are cross-entropy alone)"),

@@ -8,7 +8,7 @@ and a solution in a collapsed cell, written under other names (`SolutionPEE`), s
 the whole notebook never overwrites the reader's work. Three kinds:
 
   function    `check` runs the reader's function and the library's answer on the same inputs (fixed
-              seeds, several shapes, edge cases such as empty masks) and compares the results;
+              seeds, several shapes, corner cases such as empty masks) and compares the results;
   module      the reader writes an nn.Module; `check` builds it and the library's module with
               the same constructor arguments, loads the library's weights into the reader's module
               (by name, or else in the order the module creates its tensors, when every shape
@@ -48,7 +48,7 @@ from torch import Tensor, nn
 
 from ..data.transforms import normalize
 from ..model.aspp import ASPP
-from ..model.losses import edge_target
+from ..model.losses import boundary_target
 from . import exercise_answers as A
 from .exercise_mistake_modules import MODULE_MISTAKES
 from .exercise_mistakes import FUNCTION_MISTAKES, Mistake
@@ -86,20 +86,20 @@ def _exercise(name: str, reference: Callable, notebook: str, kind: str = "functi
 # the notebooks' text.
 EXERCISES: dict[str, Exercise] = {
     "normalize": _exercise("normalize", normalize, "00", outputs=("x",)),
-    "edge_target": _exercise("edge_target", edge_target, "00", outputs=("b",)),
+    "boundary_target": _exercise("boundary_target", boundary_target, "00", outputs=("b",)),
     "stage_sizes": _exercise("stage_sizes", A.stage_sizes, "01", arithmetic=True,
                              outputs=("layer1", "layer2", "layer3", "layer4")),
     "build_pee": _exercise("build_pee", A.PEEAnswer, "01", "module", outputs=("F_pee", "edges")),
     "separable_params": _exercise("separable_params", A.separable_params, "02", arithmetic=True),
     "paper_ia": _exercise("paper_ia", A.paper_ia, "02", outputs=("E", "S")),
     "build_mtl_stage": _exercise("build_mtl_stage", A.MiniMTLStageAnswer, "02", "module",
-                                 outputs=("S", "side_mask", "side_edge")),
+                                 outputs=("S", "side_mask", "side_boundary")),
     "build_cff": _exercise("build_cff", A.CFFAnswer, "03", "module", outputs=("out_i",)),
     "build_aspp": _exercise("build_aspp", ASPP, "04", "module"),
     "soft_dice_loss": _exercise("soft_dice_loss", A.soft_dice_loss, "04"),
     "joint_loss": _exercise("joint_loss", A.joint_loss, "04"),
     "assemble_tiny": _exercise("assemble_tiny", A.TinyBANetAnswer, "04", "module",
-                               outputs=("logits", "side_masks", "side_edges")),
+                               outputs=("logits", "side_masks", "side_boundaries")),
     "poly_lr": _exercise("poly_lr", A.poly_lr, "05", arithmetic=True),
     "train_step": _exercise("train_step", A.train_step, "05", "train_step"),
     "dice_jaccard": _exercise("dice_jaccard", A.dice_jaccard, "06", outputs=("dice", "jaccard")),

@@ -2,10 +2,10 @@
 an ipywidgets panel.
 
 Per stage (stage 1 at 1/4 of the input, 2-4 at 1/8):
-  PEE edge response   |F' - avg_k(F')|       (B, 2R, h, w)  how "edgy" each feature is
-  IA seg->edge mask   1 - sigmoid(A_e(e))    (B, R, h, w)   what the seg branch may add to the edges
-  IA edge->seg mask   1 - sigmoid(A_s(s))    (B, R, h, w)   what the edge branch may add to the seg
-  CFF gate            1 - sigmoid(W_i S_i)   (B, R, h, w)   how much stage i takes from the others
+  PEE edge response       |F' - avg_k(F')|      (B, 2R, h, w)  how "edgy" each feature is
+  IA seg->boundary mask   1 - sigmoid(A_e(e))   (B, R, h, w)   what the seg branch adds to e
+  IA boundary->seg mask   1 - sigmoid(A_s(s))   (B, R, h, w)   what the boundary branch adds to s
+  CFF gate                1 - sigmoid(W_i S_i)  (B, R, h, w)   how much stage i takes from others
   side outputs, final prediction: foreground probability
 Channel maps are reduced to one (h, w) picture by mean, max or a single channel.
 """
@@ -27,7 +27,7 @@ from .plots import _denormalize, _new_figure
 
 @dataclass(frozen=True)
 class MapChoice:
-    source: str  # a key of out.maps, or "side_masks" / "side_edges" / "logits"
+    source: str  # a key of out.maps, or "side_masks" / "side_boundaries" / "logits"
     absolute: bool = False  # show |value| (signed edge responses)
     channels: bool = True  # a (C, h, w) feature map (reduced) rather than a probability
     per_stage: bool = True
@@ -36,16 +36,16 @@ class MapChoice:
 MAP_CHOICES: OrderedDict[str, MapChoice] = OrderedDict(
     [
         ("PEE edge response", MapChoice("pee_edge", absolute=True)),
-        ("IA seg->edge mask", MapChoice("ia_seg_to_edge")),
-        ("IA edge->seg mask", MapChoice("ia_edge_to_seg")),
+        ("IA seg->boundary mask", MapChoice("ia_seg_to_boundary")),
+        ("IA boundary->seg mask", MapChoice("ia_boundary_to_seg")),
         ("CFF gate", MapChoice("cff_gate")),
         ("Side segmentation", MapChoice("side_masks", channels=False)),
-        ("Side boundary", MapChoice("side_edges", channels=False)),
+        ("Side boundary", MapChoice("side_boundaries", channels=False)),
         ("Final prediction", MapChoice("logits", channels=False, per_stage=False)),
     ]
 )
 # drawn on a fixed 0..1 scale; other maps autoscale
-_PROBABILITIES = {"side_masks", "side_edges", "logits"}
+_PROBABILITIES = {"side_masks", "side_boundaries", "logits"}
 
 
 
@@ -70,7 +70,7 @@ class MapExplorer(ModelExplorer):
         out = self._output(0)
         maps = out.maps or {}
         have = {k for k, v in maps.items() if len(v)} | {"logits"}
-        have |= {name for name in ("side_masks", "side_edges") if len(getattr(out, name, ()))}
+        have |= {name for name in ("side_masks", "side_boundaries") if len(getattr(out, name, ()))}
         return [name for name, choice in MAP_CHOICES.items() if choice.source in have]
 
     def _choice(self, map_name: str) -> MapChoice:
@@ -84,7 +84,7 @@ class MapExplorer(ModelExplorer):
         choice, out = self._choice(map_name), self._output(image_index)
         if choice.source == "logits":
             return out.logits[0]
-        if choice.source in ("side_masks", "side_edges"):
+        if choice.source in ("side_masks", "side_boundaries"):
             stages = getattr(out, choice.source)  # 4 x (1, K, H, W)
         else:
             stages = out.maps[choice.source]  # 4 x (1, C, h, w)
@@ -95,7 +95,7 @@ class MapExplorer(ModelExplorer):
     def num_stages(self) -> int:
         out = self._output(0)
         lengths = ([len(v) for v in (out.maps or {}).values()]
-                   + [len(out.side_masks), len(out.side_edges)])
+                   + [len(out.side_masks), len(out.side_boundaries)])
         return max(lengths + [1])
 
     def num_channels(self, image_index: int, stage: int, map_name: str) -> int:
@@ -122,7 +122,7 @@ class MapExplorer(ModelExplorer):
         choice = MAP_CHOICES[map_name]
         where = f"stage {stage}" if choice.per_stage else "all stages"
         if not choice.channels:
-            how = ("boundary probability" if choice.source == "side_edges"
+            how = ("boundary probability" if choice.source == "side_boundaries"
                    else "foreground probability")
         else:
             is_channel = isinstance(reduction, (int, np.integer))

@@ -133,7 +133,8 @@ def show_segmentation(model: nn.Module, images: Tensor, masks: Tensor, stage: in
     device = next(model.parameters()).device
     out = model.eval()(images.to(device))
     pred = logits_to_mask(out.logits.float()).cpu().numpy()  # (B, H, W) bool
-    boundary = foreground_probability(out.side_edges[stage - 1].float()).cpu().numpy()  # (B, H, W)
+    # (B, H, W)
+    boundary = foreground_probability(out.side_boundaries[stage - 1].float()).cpu().numpy()
     pictures, truth = _to_images(images), [_to_mask(m, "masks") for m in masks]
     fig = _new_figure(figsize=(10.4, 2.7 * len(pictures)), layout="constrained")
     axes = fig.subplots(len(pictures), 4, squeeze=False)

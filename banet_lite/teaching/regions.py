@@ -10,8 +10,8 @@ in four regions of its cells:
     frame       the outermost ring of cells, kept apart: zero padding makes maps respond along
                 the image border, which says nothing about the lesion
 
-A map is **edge-specific** only when its outline mean stands above BOTH the interior and
-the background by a stated margin (EDGE_MARGIN, 1.25 times); a map high on the whole lesion is
+A map is **boundary-specific** only when its outline mean stands above BOTH the interior and
+the background by a stated margin (BOUNDARY_MARGIN, 1.25 times); a map high on the whole lesion is
 a soft lesion mask, one low on the lesion and high around it an inverted mask. One ratio of "outline
 over everything else" would call a soft lesion mask "boundary" whenever the lesion is small, since
 its interior is then a few cells. At 96 px input, stages 2-4 are 12 x 12: one cell is 8 x 8 pixels,
@@ -31,17 +31,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..model.losses import edge_target
+from ..model.losses import boundary_target
 
 REGIONS = ("outline", "interior", "background", "frame")
-EDGE_MARGIN = 1.25  # "stands above" means at least this many times as strong
+BOUNDARY_MARGIN = 1.25  # "stands above" means at least this many times as strong
 
 
 def region_cells(mask: Tensor, size: tuple[int, int]) -> dict[str, np.ndarray]:
     """The four regions as (h, w) boolean cell masks for an (H, W) lesion mask read at `size`."""
     m = torch.as_tensor(mask).float()[None, None]  # (1, 1, H, W)
     # any band pixel in the cell
-    band = F.adaptive_max_pool2d(edge_target(m), size)[0, 0].numpy() > 0
+    band = F.adaptive_max_pool2d(boundary_target(m), size)[0, 0].numpy() > 0
     # away from the band: wholly in or out
     inside = F.adaptive_avg_pool2d(m, size)[0, 0].numpy() > 0.5
     frame = np.zeros(size, dtype=bool)
@@ -66,15 +66,16 @@ class RegionProfile:
                 + f" ({self.size[0]}x{self.size[1]} cells)")
 
     def contrast(self) -> float:
-        """outline / max(interior, background): above EDGE_MARGIN, the map is edge-specific."""
+        """outline / max(interior, background): above BOUNDARY_MARGIN, the map is
+        boundary-specific."""
         rest = max(self.means["interior"], self.means["background"])
         return self.means["outline"] / rest if rest > 0 else float("inf")
 
-    def kind(self, margin: float = EDGE_MARGIN) -> str:
+    def kind(self, margin: float = BOUNDARY_MARGIN) -> str:
         """What the map does, in two or three words (the start of `read()`)."""
         return self.read(margin).split(":")[0].split(";")[0]
 
-    def read(self, margin: float = EDGE_MARGIN) -> str:
+    def read(self, margin: float = BOUNDARY_MARGIN) -> str:
         """What the map does, in words, by the rule in this module's docstring."""
         o, i, b, f = (self.means[r] for r in REGIONS)
         if not self.cells["interior"]:
@@ -83,7 +84,7 @@ class RegionProfile:
         if not self.cells["background"] or not self.cells["outline"]:
             return "not measurable: the lesion leaves no background or no outline cell"
         if o > 0 and o >= margin * max(i, b):
-            words = (f"edge-specific: the outline {_times(o, max(i, b))} both the interior and "
+            words = (f"boundary-specific: the outline {_times(o, max(i, b))} both the interior and "
                      "the background")
         elif min(o, i) > 0 and min(o, i) >= margin * b:
             words = (f"a soft lesion mask: outline and interior {_times(min(o, i), b)} "

@@ -137,22 +137,22 @@ class PEEExplorer(_StageExplorer):
 
 
 class IAExplorer(_StageExplorer):
-    """02: interactive attention. Direction "edge -> seg": the seg branch borrows
-    (1 - sig(A_s s)) * e from the edge branch; "seg -> edge": the edge branch borrows
+    """02: interactive attention. Direction "boundary -> seg": the seg branch borrows
+    (1 - sig(A_s s)) * e from the boundary branch; "seg -> boundary": the boundary branch borrows
     (1 - sig(A_e e)) * s."""
 
     name = "ia"
     # direction -> (the lending branch, the gate, what crosses over, the receiving task after IA)
-    DIRECTIONS = {"edge -> seg": ("edge_branch", "ia_edge_to_seg", "ia_borrowed_by_seg",
+    DIRECTIONS = {"boundary -> seg": ("boundary_branch", "ia_boundary_to_seg", "ia_borrowed_by_seg",
                                   "seg_features"),
-                  "seg -> edge": ("seg_branch", "ia_seg_to_edge", "ia_borrowed_by_edge",
-                                  "edge_features")}
+                  "seg -> boundary": ("seg_branch", "ia_seg_to_boundary", "ia_borrowed_by_boundary",
+                                  "boundary_features")}
 
     def control_options(self) -> dict[str, list]:
         have = [d for d, (_, gate, _, _) in self.DIRECTIONS.items()
                 if (self._output(0).maps or {}).get(gate)]
         if not have:
-            self._maps(0, "ia_edge_to_seg")  # raises: the model has no IA (use_ia=False)
+            self._maps(0, "ia_boundary_to_seg")  # raises: the model has no IA (use_ia=False)
         return {"image": list(range(len(self))), "stage": self._stages(), "direction": have,
                 "reduction": REDUCTIONS}
 
@@ -254,7 +254,8 @@ class DecoderExplorer(_StageExplorer):
             maps = [(f"side mask {k}",
                      foreground_probability(out.side_masks[k - 1].float().cpu())[0].numpy(), prob),
                     (f"side boundary {k}",
-                     foreground_probability(out.side_edges[k - 1].float().cpu())[0].numpy(), prob)]
+                     foreground_probability(out.side_boundaries[k - 1].float().cpu())[0].numpy(),
+                     prob)]
         else:
             k = int(step[1])
             d = self._maps(i, "decoder_steps")[4 - k]  # (1, R, h, w)

@@ -25,13 +25,13 @@ from .plots import (
     show_map,
     show_segmentation,
 )
-from .regions import EDGE_MARGIN, RegionProfile, region_profile
+from .regions import BOUNDARY_MARGIN, RegionProfile, region_profile
 from .stage_explorers import CFFExplorer, DecoderExplorer, IAExplorer, PEEExplorer
 
 __all__ = [
     "CFFExplorer", "DecoderExplorer", "Explorer", "GT_COLOUR", "IAExplorer", "IMAGENET_MEAN",
     "IMAGENET_STD", "MAP_CHOICES", "PEEExplorer", "PRED_COLOUR", "MapChoice", "MapExplorer",
-    "ModelExplorer", "EDGE_MARGIN", "RegionProfile", "region_profile", "figure_to_png",
+    "ModelExplorer", "BOUNDARY_MARGIN", "RegionProfile", "region_profile", "figure_to_png",
     "foreground_probability", "lesion_channel", "overlay", "plot_history",
     "plot_metric_distribution", "reduce_channels", "save_figure", "show_batch", "show_map",
     "show_segmentation",

@@ -109,9 +109,9 @@ class TrainConfig:
     synthetic_difficulty: float = setting(0.5, "the synthetic default: "
                                                "how hard its lesions are, 0 .. 1")
     side_weight: float = setting(1.0, "lambda_i of the joint loss")
-    edge_pos_weight: float | None = setting(None, "weight of the boundary class "
-                                                  "in the side edge loss (None: 1)")
-    edge_weight: float = setting(1.0, "weight of the side edge loss; "
+    boundary_pos_weight: float | None = setting(None, "weight of the boundary class "
+                                                  "in the side boundary loss (None: 1)")
+    boundary_weight: float = setting(1.0, "weight of the side boundary loss; "
                                       "0 trains without boundary supervision")
     pretrained: str | None = setting(None, "backbone init: None (random), "
                                            "auto (ImageNet where the preset has it: paper), "
@@ -204,8 +204,8 @@ SETTING_RULES = {
     "synthetic_difficulty": (_number(lambda v: 0 <= v <= 1),
                              "must be between 0 (easy) and 1 (hard)"),
     "side_weight": (_number(lambda v: v >= 0), "must be 0 or more"),
-    "edge_weight": (_number(lambda v: v >= 0), "must be 0 or more"),
-    "edge_pos_weight": (_optional(_number(lambda v: v > 0)), "must be above 0, or None (1)"),
+    "boundary_weight": (_number(lambda v: v >= 0), "must be 0 or more"),
+    "boundary_pos_weight": (_optional(_number(lambda v: v > 0)), "must be above 0, or None (1)"),
     "time_budget": (_optional(_number(lambda v: v > 0)), "must be above 0 (seconds), or None"),
     "stop_after": (_optional(_whole(1)), "must be 1 or more (epochs), or None"),
     "checkpoint_every": (_whole(1), "must be 1 or more (epochs between last.pt writes)"),

@@ -161,7 +161,8 @@ def setup(cfg: TrainConfig) -> Run:
     elif use_amp and main and cfg.progress:  # CPU with native bfloat16 (amp_settings)
         print("device: CPU with native bfloat16, bfloat16 autocast (amp=False for float32)")
     loss_fn = joint_loss_for(model, side_weights=cfg.side_weight,
-                             edge_pos_weight=cfg.edge_pos_weight, edge_weight=cfg.edge_weight)
+                             boundary_pos_weight=cfg.boundary_pos_weight,
+                             boundary_weight=cfg.boundary_weight)
 
     run = Run(cfg, device, rank, world, out, model, model, train_set, val_set, sampler, optimizer,
               scheduler, scaler, loss_fn, amp_dtype, memory_format, drop_last, history=[],
@@ -169,8 +170,8 @@ def setup(cfg: TrainConfig) -> Run:
     if cfg.resume:
         resume(run, cfg.resume)
     # SyncBatchNorm, DDP, then torch.compile (distributed.py). An ablation can leave modules out
-    # of the forward pass (no IA and no deep supervision: the edge branch); DDP must then look for
-    # parameters without gradients, which costs a pass per step.
+    # of the forward pass (no IA and no deep supervision: the boundary branch); DDP must then look
+    # for parameters without gradients, which costs a pass per step.
     run.train_model = training_module(
         model, device, world, cfg.sync_bn, cfg.compile,
         find_unused_parameters=any(v is False for v in cfg.model_overrides.values()))
