@@ -278,13 +278,13 @@ def headlines() -> str:
             means = defaultdict(list)
             for r in runs:
                 means[r["variant"]].append(r["dice"])
-            counts = {len(v) for v in means.values()}  # seeds per variant; a sweep under way has several
-            seeds = (f"{min(counts)} seed{'s' if counts != {1} else ''}" if len(counts) == 1
-                     else f"{min(counts)}-{max(counts)} seeds per variant")
+            low, high = min(map(len, means.values())), max(map(len, means.values()))  # seeds per variant
+            uneven = low != high  # a sweep under way: each variant's mean says how many seeds it has
+            seeds = f"{low}-{high} seeds per variant" if uneven else f"{low} seed{'s' if low != 1 else ''}"
             rows.append((f"{what}, {first['dataset']}, `lite` from scratch, {first['recipe']['epochs']} epochs, "
                          f"{seeds} (means; verdicts: the claims table)",
-                         "test Dice " + "; ".join(f"{k} {statistics.mean(v):.3f} ({len(v)})" if len(counts) > 1
-                                                  else f"{k} {statistics.mean(v):.3f}" for k, v in means.items())))
+                         "test Dice " + "; ".join(f"{k} {statistics.mean(v):.3f}" + (f" ({len(v)})" if uneven else "")
+                                                  for k, v in means.items())))
     for r in latest(load("speed"), lambda r: (r["preset"], r["size"])):
         rows.append((f"training speed, `{r['preset']}` at {r['size']} px, batch {r['batch']}, {r['precision']}, "
                      f"{r['threads']} CPU threads",

@@ -43,9 +43,9 @@ def _renamed(name: str, table: dict[str, str]) -> str:
 def _renamed_weights(state: dict) -> dict:
     """A state dict with RENAMED_WEIGHTS applied; its `_metadata` (per-module versions, keyed by
     module prefix) follows."""
-    if all(_renamed(k, RENAMED_WEIGHTS) == k for k in state):
-        return state
     new = OrderedDict((_renamed(k, RENAMED_WEIGHTS), v) for k, v in state.items())
+    if list(new) == list(state):
+        return state
     meta = getattr(state, "_metadata", None)
     if meta is not None:
         new._metadata = OrderedDict((_renamed(k + ".", RENAMED_WEIGHTS)[:-1], v)
