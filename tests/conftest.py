@@ -12,6 +12,13 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
+
+# Under pytest-xdist (`-n auto`, the README's test command) one worker per core: one thread each, here and
+# in what they start (the CLI's subprocesses, torchrun), so that the workers do not fight over the cores.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
 
 ROOT = Path(__file__).resolve().parents[1]
 WATCHED = (ROOT, ROOT / "data", ROOT / "benchmarks")  # where a stray default path would land (the notebooks
