@@ -39,6 +39,15 @@ def tests_write_only_to_temporary_folders():
     assert not new, f"the tests left {new} in the checkout; write under tmp_path"
 
 
+LONG = ("colab", "browser", "slow")  # a file of minutes: it builds a virtual environment, drives a browser, trains
+
+
+def pytest_collection_modifyitems(config, items):
+    """The long files first. Under xdist (`--dist loadfile`) files go to the workers in this order; the Colab
+    test (4 minutes) started last would leave the other worker idle for most of that time."""
+    items.sort(key=lambda item: not any(item.get_closest_marker(m) for m in LONG))  # stable: order kept within
+
+
 REQUIRED = {m.strip() for m in os.environ.get("BANET_REQUIRE", "").split(",") if m.strip()}
 
 
