@@ -52,10 +52,7 @@ class PairedResult:
 
     def verdict(self, a: str = "A", b: str = "B", higher_is_better: bool = True) -> str:
         """"A better", "B better" or "no difference detected", in words."""
-        if not self.decided:
-            return "no difference detected"
-        a_ahead = (self.difference > 0) == higher_is_better
-        return f"{a if a_ahead else b} better"
+        return verdict(self.difference, self.p_value, a, b, higher_is_better)
 
     def summary(self, a: str = "A", b: str = "B", higher_is_better: bool = True,
                 digits: int = 3) -> str:
@@ -65,6 +62,16 @@ class PairedResult:
                 f"(95% interval {f.format(self.low)} to {f.format(self.high)}; "
                 f"{format_p(self.p_value)}; {self.n_images} images, "
                 f"{self.seeds[0]} + {self.seeds[1]} seeds)")
+
+
+def verdict(difference: float, p_value: float, a: str = "A", b: str = "B",
+            higher_is_better: bool = True) -> str:
+    """A difference A - B and its p-value (raw, or Holm-adjusted by `holm`) in words: "A better",
+    "B better", or "no difference detected" where p >= ALPHA."""
+    if p_value >= ALPHA:
+        return "no difference detected"
+    a_ahead = (difference > 0) == higher_is_better
+    return f"{a if a_ahead else b} better"
 
 
 def format_p(p: float) -> str:

@@ -37,6 +37,16 @@ def test_bootstrap_interval_brackets_the_mean_and_narrows_with_more_images():
     assert lo_l == pytest.approx(large.mean() - 1.96 * se, abs=0.2 * se)
 
 
+def test_a_verdict_reads_any_p_value_raw_or_holm_adjusted():
+    """The words of a verdict come from the difference's sign and the p-value given: a Holm-adjusted p
+    that reaches ALPHA undecides a difference the raw p had called."""
+    assert stats.verdict(-0.032, 0.015, "full", "switched off") == "switched off better"
+    assert stats.verdict(-0.032, 0.015, "full", "switched off", higher_is_better=False) == "full better"
+    assert stats.verdict(0.03, stats.ALPHA) == "no difference detected"  # p must be below ALPHA
+    raw, adjusted = 0.02, stats.holm([0.02, 0.5, 0.9])[0]
+    assert stats.verdict(0.01, raw) == "A better" and stats.verdict(0.01, adjusted) == "no difference detected"
+
+
 def test_paired_test_averages_seeds_image_by_image_and_decides():
     rng = np.random.default_rng(3)
     easy = rng.uniform(0.5, 0.95, 200)  # what the images share: an easy image is easy for both
