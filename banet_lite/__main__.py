@@ -22,6 +22,7 @@ from . import __version__
 from .data.downloads import DATASETS
 from .errors import BANetError
 from .model.config import ABLATIONS, BANetConfig
+from .renames import RENAMED_SETTINGS
 from .training.config import TrainConfig
 from .training.resuming import RESUME_MAY_CHANGE
 
@@ -117,6 +118,22 @@ def add_train_config_flags(parser: argparse.ArgumentParser, config_cls) -> None:
                             const=switch, default=[], help=f"ablation: {switch}=False")
 
 
+class RenamedFlag(argparse.Action):
+    """A flag banet-lite 0.1 had: one error line that names today's flag (argparse's own would only
+    say "unrecognized arguments", after the whole usage)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.exit(2, f"error: {option_string} is now --{self.const.replace('_', '-')} "
+                       "(banet-lite 0.2 renamed the boundary side's 'edge' settings)\n")
+
+
+def add_renamed_flags(parser: argparse.ArgumentParser) -> None:
+    """0.1's --edge-weight and --edge-pos-weight, hidden from --help."""
+    for old, new in RENAMED_SETTINGS.items():
+        parser.add_argument("--" + old.replace("_", "-"), action=RenamedFlag, const=new,
+                            nargs="?", help=argparse.SUPPRESS)
+
+
 def given_train_fields(args: argparse.Namespace, config_cls) -> dict:
     """The TrainConfig fields the command line sets (flags not given are absent)."""
     names = {f.name for f in dataclasses.fields(config_cls)}
@@ -171,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="train BA-Net (or the U-Net baseline); writes best.pt, last.pt, "
                             "history.csv, run.log")
     add_train_config_flags(p, TrainConfig)
+    add_renamed_flags(p)
     p.add_argument("--overwrite", action="store_true",
                    help="replace the run that --out holds (its files removed)")
 

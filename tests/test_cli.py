@@ -57,6 +57,17 @@ def test_bad_input_is_one_clear_line(tmp_path, capsys, argv, needle):
     assert err.startswith("error:") and needle in err and "\n" not in err
 
 
+@pytest.mark.parametrize("old, new", [("--edge-pos-weight", "--boundary-pos-weight"),
+                                      ("--edge-weight", "--boundary-weight")])
+def test_a_flag_from_banet_lite_0_1_names_its_new_name_in_one_line(tmp_path, capsys, old, new):
+    with pytest.raises(SystemExit) as stop:
+        main(["train", old, "10", "--epochs", "1", "--out", str(tmp_path / "run")])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {old} is now {new} ") and "\n" not in err
+    assert not (tmp_path / "run").exists()
+
+
 def test_diagram_writes_a_png_atomically(tmp_path, capsys):
     out = tmp_path / "docs" / "network.png"
     assert main(["diagram", str(out), "--preset", "tiny", "--highlight", "pee", "loss", "--no-cff", "--dpi", "50"]) == 0

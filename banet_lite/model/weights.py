@@ -22,16 +22,9 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError, MissingFileError
+from ..renames import RENAMED_COLUMNS, RENAMED_SETTINGS, RENAMED_WEIGHTS  # 0.1's names -> today's
 from ..utils import resolve_device
 from .registry import build_model, config_from_dict
-
-# banet-lite 0.1 called the boundary side "edge" (labels, branch, heads, loss), the word PEE keeps
-# for its feature edges. A 0.1 checkpoint still loads and resumes as itself: its weight names,
-# TrainConfig fields and history columns are renamed on reading (old -> new, as substrings).
-RENAMED_WEIGHTS = {".edge_branch.": ".boundary_branch.", ".edge_head.": ".boundary_head.",
-                   ".attend_edge.": ".attend_boundary."}
-RENAMED_SETTINGS = {"edge_weight": "boundary_weight", "edge_pos_weight": "boundary_pos_weight"}
-RENAMED_COLUMNS = {"side_edge": "side_boundary"}  # train_side_edge -> train_side_boundary
 
 
 def _renamed(name: str, table: dict[str, str]) -> str:
