@@ -66,6 +66,15 @@ def where(r: dict) -> str:
     return f"{r['machine']}; torch {r['torch']}, {r['threads']} thread{'s' if r['threads'] != 1 else ''}"
 
 
+def where_all(runs: list[dict]) -> str:
+    """The machines a set of runs used, each named once with the thread counts its runs had."""
+    threads: dict[tuple, set] = {}
+    for r in runs:
+        threads.setdefault((r["machine"], r["torch"]), set()).add(r["threads"])
+    return "; ".join(f"{machine}; torch {torch}, {' or '.join(map(str, sorted(n)))} "
+                     f"thread{'s' if n != {1} else ''}" for (machine, torch), n in sorted(threads.items()))
+
+
 def command(r: dict) -> str:
     return r.get("reproduce") or r["command"]  # records moved from an older script say how to rerun them today
 
@@ -161,7 +170,7 @@ def describe(first: dict, runs: list[dict]) -> str:
     if first["set"]:
         text += ", " + ", ".join(f"{k}={v}" for k, v in first["set"].items())
     dates = sorted({r["date"][:10] for r in runs})
-    text += (f"; {first['n_test']} test images; {'; '.join(sorted({where(r) for r in runs}))}; "
+    text += (f"; {first['n_test']} test images; {where_all(runs)}; "
              f"{dates[0]}{' to ' + dates[-1] if len(dates) > 1 else ''}; ")
     return text + "; ".join(f"`{c}`" for c in dict.fromkeys(command(r) for r in runs))
 
