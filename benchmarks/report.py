@@ -63,7 +63,7 @@ def mean_sd(values: list[float], digits: int) -> str:
 
 def where(r: dict) -> str:
     """The machine a record ran on, in one phrase."""
-    return f"{r['machine']}; torch {r['torch']}, {r['threads']} thread{'s' if r['threads'] != 1 else ''}"
+    return where_all([r])
 
 
 def where_all(runs: list[dict]) -> str:
